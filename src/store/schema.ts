@@ -1,0 +1,257 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely'
+
+import type { ArchiveState, SubmissionState } from '../domain/states.ts'
+
+/**
+ * The tables, as Kysely sees them. Times are ISO-8601 UTC strings in both dialects; JSON
+ * columns hold text and are parsed at the edges. Ids are integers.
+ */
+export interface Database {
+  participants: ParticipantTable
+  participant_identities: ParticipantIdentityTable
+  hook_events: HookEventTable
+  submissions: SubmissionTable
+  submission_events: SubmissionEventTable
+  evaluations: EvaluationTable
+  stage_runs: StageRunTable
+  logs: LogTable
+  jobs: JobTable
+  quota_charges: QuotaChargeTable
+  outbox: OutboxTable
+  workers: WorkerTable
+  api_tokens: ApiTokenTable
+}
+
+type Id = Generated<number>
+
+export interface ParticipantTable {
+  id: Id
+  username: string
+  display_name: string | null
+  team: string | null
+  platform_id: string | null
+  created_at: string
+}
+
+/** How a forge account maps to a participant: (forge, forge_user_id) is unique. */
+export interface ParticipantIdentityTable {
+  id: Id
+  participant_id: number
+  forge: string
+  forge_user_id: string
+  forge_username: string | null
+}
+
+export type HookEventStatus = 'pending' | 'processed' | 'ignored' | 'failed'
+
+/** One row per distinct delivery; duplicates bump `duplicate_count` on the first one. */
+export interface HookEventTable {
+  id: Id
+  forge: string
+  /** (forge, project id, ref, after): null for ignored deliveries, unique otherwise. */
+  delivery_key: string | null
+  idempotency_key: string | null
+  event_kind: string
+  status: HookEventStatus
+  reason: string | null
+  project_id: string | null
+  project_path: string | null
+  ref: string | null
+  tag: string | null
+  after_sha: string | null
+  checkout_sha: string | null
+  pusher_forge_id: string | null
+  pusher_username: string | null
+  duplicate_count: ColumnType<number, number | undefined, number>
+  submission_id: number | null
+  received_at: string
+  processed_at: string | null
+}
+
+export interface SubmissionTable {
+  id: Id
+  event_id: number
+  challenge_id: string | null
+  round_id: string | null
+  forge: string
+  project_id: string
+  project_path: string
+  tag: string
+  commit_sha: string
+  participant_id: number | null
+  pusher_username: string | null
+  /** The charged subject: a participant's username, or `team:<name>`. */
+  quota_subject: string | null
+  authors_json: string
+  description: string | null
+  /** crowdai.json's keys other than the ones proctor reads, kept verbatim. */
+  manifest_extra_json: string
+  debug: ColumnType<number, number | undefined, number>
+  state: SubmissionState
+  reason_code: string | null
+  reason_message: string | null
+  /** What the submission waits for or does now, in words; always set. */
+  status_detail: string
+  stage: string | null
+  attempt: ColumnType<number, number | undefined, number>
+  platform_submission_id: string | null
+  challenge_snapshot_json: string | null
+  data_hash: string | null
+  grader_image: string | null
+  builder: string | null
+  builder_version: string | null
+  image_ref: string | null
+  image_digest: string | null
+  image_reused_from: number | null
+  archive: ArchiveState
+  archive_error: string | null
+  score: number | null
+  score_secondary: number | null
+  score_details_json: string | null
+  created_at: string
+  updated_at: string
+  state_changed_at: string
+}
+
+/** The timeline: every state change, stage change and note, with its reason. */
+export interface SubmissionEventTable {
+  id: Id
+  submission_id: number
+  evaluation_id: number | null
+  kind: 'state' | 'stage' | 'progress' | 'note'
+  state: string | null
+  stage: string | null
+  reason_code: string | null
+  message: string
+  actor: string
+  at: string
+}
+
+export type EvaluationState = 'queued' | 'running' | 'scored' | 'failed' | 'cancelled'
+
+/** A submission has one or more evaluations; a re-run adds one and never changes another. */
+export interface EvaluationTable {
+  id: Id
+  submission_id: number
+  number: number
+  kind: 'first' | 'rerun'
+  state: EvaluationState
+  stage: string | null
+  score: number | null
+  score_secondary: number | null
+  score_details_json: string | null
+  reason_code: string | null
+  reason_message: string | null
+  created_at: string
+  started_at: string | null
+  finished_at: string | null
+}
+
+export interface StageRunTable {
+  id: Id
+  evaluation_id: number
+  attempt: number
+  stage: string
+  started_at: string
+  finished_at: string | null
+  outcome: string | null
+  wall_ms: number | null
+  cpu_ms: number | null
+  peak_memory_bytes: number | null
+  detail_json: string | null
+}
+
+/** Captured output of a build or phase, capped: head and tail kept, the middle counted. */
+export interface LogTable {
+  id: Id
+  evaluation_id: number
+  stage: string
+  content: string
+  bytes_total: number
+  bytes_elided: number
+  created_at: string
+}
+
+export type JobState = 'waiting' | 'running' | 'done' | 'failed'
+export type JobKind = 'intake' | 'evaluate'
+
+export interface JobTable {
+  id: Id
+  kind: JobKind
+  queue: string
+  priority: ColumnType<number, number | undefined, number>
+  state: JobState
+  event_id: number | null
+  submission_id: number | null
+  evaluation_id: number | null
+  /** Whose job this is, for fairness inside a queue. */
+  fairness_key: string | null
+  capabilities_json: string
+  attempt: ColumnType<number, number | undefined, number>
+  max_attempts: number
+  run_after: string
+  lease_token: string | null
+  lease_expires_at: string | null
+  worker_id: string | null
+  last_error: string | null
+  created_at: string
+  updated_at: string
+}
+
+export interface QuotaChargeTable {
+  id: Id
+  challenge_id: string
+  round_id: string | null
+  subject: string
+  debug: ColumnType<number, number | undefined, number>
+  submission_id: number
+  charged_at: string
+  refunded_at: string | null
+  refund_reason: string | null
+}
+
+export type OutboxState = 'pending' | 'delivered' | 'dead'
+
+export interface OutboxTable {
+  id: Id
+  target: string
+  submission_id: number
+  payload_json: string
+  state: OutboxState
+  attempts: ColumnType<number, number | undefined, number>
+  next_attempt_at: string
+  last_error: string | null
+  created_at: string
+  delivered_at: string | null
+}
+
+export interface WorkerTable {
+  id: string
+  host: string
+  queues_json: string
+  capabilities_json: string
+  slots: number
+  state: 'alive' | 'stopped' | 'lost'
+  started_at: string
+  heartbeat_at: string
+}
+
+export interface ApiTokenTable {
+  id: Id
+  name: string
+  token_hash: string
+  scope: string
+  challenges_json: string | null
+  participant_id: number | null
+  created_at: string
+  revoked_at: string | null
+}
+
+export type Submission = Selectable<SubmissionTable>
+export type NewSubmission = Insertable<SubmissionTable>
+export type SubmissionUpdate = Updateable<SubmissionTable>
+export type HookEvent = Selectable<HookEventTable>
+export type Job = Selectable<JobTable>
+export type Evaluation = Selectable<EvaluationTable>
+export type SubmissionEvent = Selectable<SubmissionEventTable>
+export type Participant = Selectable<ParticipantTable>
