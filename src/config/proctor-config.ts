@@ -5,6 +5,8 @@ import YAML from 'yaml'
 import { z } from 'zod'
 
 import { ProctorError } from '../domain/errors.ts'
+import { forgeFeedbackSchema } from '../feedback/feedback-config.ts'
+import { platformConfigSchema } from '../platform/platform-config.ts'
 
 /**
  * proctor.yaml: one file for the service. Every key can be overridden from the environment
@@ -35,6 +37,8 @@ const forgeSchema = z.object({
   /** Token for the forge's API (feedback, private clones). Never reaches a build. */
   apiToken: z.string().optional(),
   apiUrl: z.string().url().optional(),
+  /** What participants see on their repository (src/feedback/feedback-config.ts). */
+  feedback: forgeFeedbackSchema.prefault({}),
 })
 
 const tokenSchema = z.object({
@@ -71,9 +75,8 @@ export const proctorConfigSchema = z.object({
       workDir: z.string().default('.proctor/work'),
     })
     .prefault({}),
-  platform: z
-    .object({ kind: z.enum(['embedded', 'crowdai', 'webhook']).default('embedded') })
-    .prefault({}),
+  /** Where participants see results (src/platform/platform-config.ts). */
+  platform: platformConfigSchema.prefault({}),
   api: z.object({ tokens: z.array(tokenSchema).default([]) }).prefault({}),
   worker: z
     .object({

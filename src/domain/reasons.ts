@@ -43,6 +43,12 @@ export const REASONS = {
     charge: 'never',
     hint: 'This challenge does not take debug submissions: remove "debug" from crowdai.json.',
   },
+  // Added by intake: the forge no longer had the tagged commit when proctor fetched it (the tag
+  // was moved or deleted right after the push). Rejected before any charge.
+  commit_unreachable: {
+    charge: 'never',
+    hint: 'The tagged commit could not be fetched; push the tag again and leave it in place.',
+  },
 
   // Failures the participant caused: the unit stays charged.
   quota_exceeded: { charge: 'never', hint: 'Wait for the next free slot shown in the message.' },

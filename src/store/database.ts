@@ -1,9 +1,14 @@
+import { mkdirSync } from 'node:fs'
+import path from 'node:path'
+
 import SQLite from 'better-sqlite3'
 import { Kysely, Migrator, sql, PostgresDialect, SqliteDialect, type Migration } from 'kysely'
 import pg from 'pg'
 
 import { ProctorError } from '../domain/errors.ts'
 import * as initial from './migrations/001-initial.ts'
+import * as scheduling from './migrations/002-scheduling.ts'
+import * as reporting from './migrations/003-reporting.ts'
 import type { Database } from './schema.ts'
 
 export type Dialect = 'sqlite' | 'postgres'
@@ -18,7 +23,11 @@ export interface Store {
 const MIGRATIONS: ReadonlyArray<{
   name: string
   up: (db: Kysely<unknown>, dialect: Dialect) => Promise<void>
-}> = [{ name: '001-initial', up: initial.up }]
+}> = [
+  { name: '001-initial', up: initial.up },
+  { name: '002-scheduling', up: scheduling.up },
+  { name: '003-reporting', up: reporting.up },
+]
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)?.name ?? ''
 
@@ -35,6 +44,7 @@ export function openStore(url: string): Store {
   }
 
   const file = url.replace(/^sqlite:/, '')
+  if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true })
   const sqlite = new SQLite(file)
   sqlite.pragma('journal_mode = WAL')
   sqlite.pragma('synchronous = FULL')

@@ -16,6 +16,7 @@ export interface Database {
   stage_runs: StageRunTable
   logs: LogTable
   jobs: JobTable
+  job_queues: JobQueueTable
   quota_charges: QuotaChargeTable
   outbox: OutboxTable
   workers: WorkerTable
@@ -196,6 +197,26 @@ export interface JobTable {
   last_error: string | null
   created_at: string
   updated_at: string
+  /** The job's place among its queue's fairness keys: claimed lowest first, after priority. */
+  fair_seq: ColumnType<number, number | undefined, number>
+  /** At most this many running jobs with the same (queue, fairness_key); null: no cap. */
+  in_flight_cap: number | null
+  /** A running stage's deadline; the reaper fails the job past it with `deadline_reason`. */
+  deadline_at: string | null
+  deadline_reason: string | null
+  /** When the current (or last) attempt was claimed, and when the job ended. */
+  claimed_at: string | null
+  finished_at: string | null
+}
+
+/** One row per queue: its virtual time for fair ordering, and how long a job usually runs. */
+export interface JobQueueTable {
+  queue: string
+  /** The fair_seq of the latest job claimed: where a newly arriving fairness key starts. */
+  vtime: ColumnType<number, number | undefined, number>
+  /** Moving average of a job's run time (claim to end), for estimated starts. */
+  run_ms_avg: number | null
+  created_at: string
 }
 
 export interface QuotaChargeTable {

@@ -4,6 +4,7 @@ import { canMove, type SubmissionState } from '../domain/states.ts'
 import type { SubmissionUpdate } from '../store/schema.ts'
 import { inTransaction, type Executor } from '../store/transaction.ts'
 import { refundCharge } from '../quota/charges.ts'
+import { recordOutgoing } from '../outbox/record.ts'
 import { appendTimeline } from './timeline.ts'
 
 export interface MoveOptions {
@@ -78,6 +79,18 @@ export async function moveSubmission(db: Executor, submissionId: number, options
     if (code && isReasonCode(code) && isRefunded(code)) {
       await refundCharge(trx, submissionId, code, options.at)
     }
+
+    // The platform and the forge learn of the move through the outbox, committed with it.
+    await recordOutgoing(trx, {
+      submissionId,
+      event: 'state',
+      state: options.to,
+      previousState: from,
+      reasonCode: options.reasonCode ?? null,
+      message: options.message,
+      at: options.at,
+      evaluationId: options.evaluationId ?? null,
+    })
   })
 }
 

@@ -1,0 +1,546 @@
+import { existsSync, readFileSync, statSync } from 'node:fs'
+import { chown, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises'
+import path from 'node:path'
+
+import type Docker from 'dockerode'
+import type { Logger } from 'pino'
+
+import type { AppContext } from '../app/context.ts'
+import type { Builder } from '../build/builder.ts'
+import { fetchCommit } from '../build/fetch.ts'
+import { imageRepository, imageTag } from '../build/image-name.ts'
+import { pushImage } from '../build/registry.ts'
+import type { ChallengeSnapshot } from '../challenges/catalog.ts'
+import type { PhaseDefinition } from '../config/challenge.ts'
+import { errorMessage, InfrastructureError, SubmissionFailure } from '../domain/errors.ts'
+import { isTerminal } from '../domain/states.ts'
+import type { ClaimedJob } from '../queue/job-queue.ts'
+import { classifyParticipantRun } from '../runtime/classify.ts'
+import type { ContainerRuntime, PhaseRunResult } from '../runtime/container-runtime.ts'
+import { LogCapture } from '../runtime/log-capture.ts'
+import type { Submission } from '../store/schema.ts'
+import { parseJson } from '../store/transaction.ts'
+import { moveSubmission, noteSubmission } from '../submissions/transitions.ts'
+import { readPhaseResult } from './phase-result.ts'
+import { finishStageRun, startStageRun, storeLog } from './stage-records.ts'
+
+export interface EvaluationDeps {
+  docker: Docker
+  runtime: ContainerRuntime
+  builders: Record<'repo2docker' | 'dockerfile', Builder>
+}
+
+/** Where the contract puts things inside containers (docs/contracts.md). */
+const IN = {
+  input: '/proctor/input',
+  output: '/proctor/output',
+  predictions: '/proctor/predictions',
+  labels: '/proctor/labels',
+} as const
+
+const PARTICIPANT_USER = '1000:1000'
+const LOG_LIMIT_BYTES = 256 * 1024
+const DEFAULT_COMMAND = ['./run.sh']
+
+/**
+ * The evaluate job: fetch → build → push → every phase → scored, for one evaluation of one
+ * submission. Each stage is recorded (stage_runs, timeline, log). A participant's failure
+ * ends the submission `failed` with its reason here; anything else is thrown to the worker,
+ * which retries it as an infrastructure failure.
+ */
+export function evaluationHandler(ctx: AppContext, deps: EvaluationDeps) {
+  return async function evaluate(job: ClaimedJob, signal: AbortSignal, log: Logger): Promise<void> {
+    const run = new EvaluationRun(ctx, deps, job, signal, log)
+    await run.execute()
+  }
+}
+
+class EvaluationRun {
+  readonly #ctx: AppContext
+  readonly #deps: EvaluationDeps
+  readonly #job: ClaimedJob
+  readonly #signal: AbortSignal
+  readonly #log: Logger
+  readonly #actor: string
+  #submission!: Submission
+  #snapshot!: ChallengeSnapshot
+  #evaluationId!: number
+  #workDir = ''
+
+  constructor(ctx: AppContext, deps: EvaluationDeps, job: ClaimedJob, signal: AbortSignal, log: Logger) {
+    this.#ctx = ctx
+    this.#deps = deps
+    this.#job = job
+    this.#signal = signal
+    this.#log = log
+    this.#actor = `worker:${job.id}/${job.attempt}`
+  }
+
+  get #now() {
+    return this.#ctx.clock.now()
+  }
+
+  async execute(): Promise<void> {
+    if (!(await this.#load())) return
+
+    this.#workDir = await mkdtemp(path.join(await this.#ensureWorkRoot(), `s${this.#submission.id}-e${this.#evaluationId}-`))
+    try {
+      const image = await this.#obtainImage()
+      const score = await this.#runPhases(image)
+      await this.#finishScored(score)
+    } catch (err) {
+      if (err instanceof SubmissionFailure) {
+        await this.#finishFailed(err)
+        return
+      }
+      throw err
+    } finally {
+      // Work directories go whatever happened: they hold participant code and outputs.
+      await rm(this.#workDir, { recursive: true, force: true }).catch((err: unknown) =>
+        this.#log.warn({ err: errorMessage(err), dir: this.#workDir }, 'could not remove a work directory; remove it by hand'),
+      )
+    }
+  }
+
+  async #ensureWorkRoot(): Promise<string> {
+    const root = this.#ctx.config.builder.workDir
+    await mkdir(root, { recursive: true })
+    return root
+  }
+
+  /** Loads the submission; false when there is nothing left to do (cancelled meanwhile). */
+  async #load(): Promise<boolean> {
+    const { db } = this.#ctx.store
+    const submissionId = this.#job.submissionId
+    const evaluationId = this.#job.evaluationId
+    if (submissionId === null || evaluationId === null) {
+      throw new InfrastructureError(`evaluate job ${this.#job.id} names no submission or evaluation`)
+    }
+    this.#submission = await db.selectFrom('submissions').selectAll().where('id', '=', submissionId).executeTakeFirstOrThrow()
+    this.#evaluationId = evaluationId
+
+    if (isTerminal(this.#submission.state)) {
+      this.#log.info({ state: this.#submission.state }, 'submission already ended; nothing to evaluate')
+      await this.#ctx.queue.withLease(this.#job, (trx) => this.#ctx.queue.complete(trx, this.#job))
+      return false
+    }
+
+    // The snapshot recorded at acceptance: definition, data hash and grader images.
+    const definition = parseJson<ChallengeSnapshot['definition'] | null>(this.#submission.challenge_snapshot_json, null)
+    if (!definition || !this.#submission.data_hash) {
+      throw new InfrastructureError(`submission ${submissionId} has no challenge snapshot`)
+    }
+    this.#snapshot = {
+      definition,
+      dataHash: this.#submission.data_hash,
+      graderImages: parseJson<Record<string, string>>(this.#submission.grader_image, {}),
+    }
+    await this.#checkData()
+    return true
+  }
+
+  /** The worker's copy of the hidden data must be the one recorded on the submission. */
+  async #checkData(): Promise<void> {
+    const id = this.#snapshot.definition.id
+    const local = await this.#ctx.challenges.snapshot(id)
+    if (local.dataHash !== this.#submission.data_hash) {
+      throw new InfrastructureError(
+        `this worker's data for challenge ${id} (${local.dataHash}) differs from the submission's (${this.#submission.data_hash}); ` +
+          'sync the challenge data on this host',
+      )
+    }
+  }
+
+  // ─── fetch, build, push ────────────────────────────────────────────────────────────────
+
+  /** An immutable image reference to run: name@digest when archived, else the local id. */
+  async #obtainImage(): Promise<string> {
+    const reused = await this.#findArchivedImage()
+    if (reused) {
+      await this.#write((trx) =>
+        moveSubmission(trx, this.#submission.id, {
+          to: 'evaluating',
+          from: ['queued', 'building'],
+          message: `image reused from submission ${reused.id} (same commit and builder); no build needed`,
+          actor: this.#actor,
+          at: this.#now,
+          evaluationId: this.#evaluationId,
+          set: {
+            image_ref: reused.image_ref,
+            image_digest: reused.image_digest,
+            image_reused_from: reused.id,
+            builder: reused.builder,
+            builder_version: reused.builder_version,
+            archive: 'archived',
+            stage: 'predict',
+          },
+        }),
+      )
+      return reused.image_ref ?? ''
+    }
+
+    await this.#write((trx) =>
+      moveSubmission(trx, this.#submission.id, {
+        to: 'building',
+        from: ['queued', 'building'],
+        message: `fetching commit ${this.#submission.commit_sha.slice(0, 12)}`,
+        actor: this.#actor,
+        at: this.#now,
+        evaluationId: this.#evaluationId,
+        set: { stage: 'fetch' },
+      }),
+    )
+    const repoDir = path.join(this.#workDir, 'repo')
+    await this.#stage('fetch', () => this.#fetch(repoDir))
+    const imageId = await this.#stage('build', () => this.#build(repoDir))
+    return this.#stage('push', () => this.#push(imageId))
+  }
+
+  async #findArchivedImage(): Promise<Submission | undefined> {
+    const builder = this.#snapshot.definition.build.builder
+    const s = this.#submission
+    return this.#ctx.store.db
+      .selectFrom('submissions')
+      .selectAll()
+      .where('forge', '=', s.forge)
+      .where('project_id', '=', s.project_id)
+      .where('commit_sha', '=', s.commit_sha)
+      .where('builder', '=', builder)
+      .where('builder_version', '=', await this.#deps.builders[builder].version())
+      .where('archive', '=', 'archived')
+      .where('image_digest', 'is not', null)
+      .where('id', '!=', s.id)
+      .orderBy('id', 'asc')
+      .executeTakeFirst()
+  }
+
+  async #fetch(repoDir: string): Promise<void> {
+    const forge = this.#ctx.config.forges.find((f) => f.id === this.#submission.forge)
+    if (!forge) throw new InfrastructureError(`forge ${this.#submission.forge} is not configured on this worker`)
+    const cloneUrl = forge.cloneUrl.replace('{path}', this.#submission.project_path)
+    await fetchCommit({
+      cloneUrl,
+      commitSha: this.#submission.commit_sha,
+      dir: repoDir,
+      timeoutMs: 120_000,
+      maxBytes: 1024 * 1024 * 1024,
+      signal: this.#signal,
+    })
+
+    // Checked before building: a missing entry point is the participant's, and cheap to tell.
+    const predict = this.#participantPhase()
+    if (!predict.command && !existsSync(path.join(repoDir, 'run.sh'))) {
+      throw new SubmissionFailure(
+        'entrypoint_missing',
+        'run.sh was not found at the repository root; the challenge runs ./run.sh in your image',
+      )
+    }
+  }
+
+  async #build(repoDir: string): Promise<string> {
+    const build = this.#snapshot.definition.build
+    const builder = this.#deps.builders[build.builder]
+    const s = this.#submission
+    await this.#write((trx) =>
+      noteSubmission(trx, s.id, { message: `building the image with ${builder.name}`, stage: 'build', actor: this.#actor, at: this.#now, evaluationId: this.#evaluationId }),
+    )
+
+    const capture = new LogCapture(LOG_LIMIT_BYTES)
+    const localName = `proctor-build/${imageRepository('', s.challenge_id ?? 'none', s.project_path).replace(/^\/+/, '')}:${imageTag(s.id, s.commit_sha)}`
+    try {
+      const result = await builder.build({
+        contextDir: repoDir,
+        imageName: localName,
+        labels: {
+          'proctor.submission': String(s.id),
+          'proctor.challenge': s.challenge_id ?? '',
+          'proctor.commit': s.commit_sha,
+          'proctor.version': PROCTOR_VERSION,
+        },
+        timeoutMs: build.timeSeconds * 1000,
+        memoryBytes: build.memoryMb * 1024 * 1024,
+        maxImageBytes: build.maxImageMb * 1024 * 1024,
+        onLog: (text) => capture.write(text),
+        signal: this.#signal,
+      })
+      await this.#write((trx) =>
+        trx
+          .updateTable('submissions')
+          .set({ builder: result.builder, builder_version: result.builderVersion, image_ref: result.imageId, archive: 'pending' })
+          .where('id', '=', s.id)
+          .execute(),
+      )
+      if (result.buildpack) capture.write(`\n[proctor] repo2docker chose ${result.buildpack}\n`)
+      for (const note of result.notes) capture.write(`[proctor] ${note}\n`)
+      return result.imageId
+    } finally {
+      await this.#saveLog('build', capture)
+    }
+  }
+
+  async #push(imageId: string): Promise<string> {
+    const s = this.#submission
+    const registry = this.#ctx.config.registry
+    const repository = imageRepository(registry.namespace, s.challenge_id ?? 'none', s.project_path)
+    await this.#write((trx) =>
+      noteSubmission(trx, s.id, { message: `archiving the image in ${registry.address}`, stage: 'push', actor: this.#actor, at: this.#now, evaluationId: this.#evaluationId }),
+    )
+    try {
+      const pushed = await pushImage(this.#deps.docker, {
+        imageId,
+        registry: registry.address,
+        repository,
+        tag: imageTag(s.id, s.commit_sha),
+        auth: registry.username && registry.password ? { username: registry.username, password: registry.password } : undefined,
+        signal: this.#signal,
+      })
+      await this.#write((trx) =>
+        trx
+          .updateTable('submissions')
+          .set({ image_ref: pushed.reference, image_digest: pushed.digest, archive: 'archived', archive_error: null })
+          .where('id', '=', s.id)
+          .execute(),
+      )
+      return pushed.reference
+    } catch (err) {
+      // The score still counts: evaluate from the local image id and keep it until an
+      // archive retry succeeds (`proctor archive retry`).
+      const message = errorMessage(err)
+      this.#log.error({ err: message }, 'could not archive the image; evaluating from the local image, retry the archive later')
+      await this.#write((trx) =>
+        trx.updateTable('submissions').set({ archive: 'failed', archive_error: message }).where('id', '=', s.id).execute(),
+      )
+      return imageId
+    }
+  }
+
+  // ─── phases ────────────────────────────────────────────────────────────────────────────
+
+  #participantPhase(): PhaseDefinition {
+    const phase = this.#snapshot.definition.phases.find((p) => p.image === 'participant')
+    if (!phase) throw new InfrastructureError(`challenge ${this.#snapshot.definition.id} has no participant phase`)
+    return phase
+  }
+
+  async #runPhases(participantImage: string): Promise<ScoreResult> {
+    const s = this.#submission
+    if (s.state !== 'evaluating') {
+      await this.#write((trx) =>
+        moveSubmission(trx, s.id, {
+          to: 'evaluating',
+          from: ['building', 'queued'],
+          message: 'image ready; running the phases',
+          actor: this.#actor,
+          at: this.#now,
+          evaluationId: this.#evaluationId,
+        }),
+      )
+    }
+
+    const catalogEntry = this.#ctx.challenges.get(this.#snapshot.definition.id)
+    if (!catalogEntry) throw new InfrastructureError(`challenge ${this.#snapshot.definition.id} is not loaded on this worker`)
+
+    let previousOutput: string | null = null
+    let score: ScoreResult | null = null
+    for (const phase of this.#snapshot.definition.phases) {
+      const outputDir = path.join(this.#workDir, 'out', phase.name)
+      await mkdir(outputDir, { recursive: true })
+      // Containers run as uid 1000: the output folder must be theirs to write.
+      await chown(outputDir, 1000, 1000)
+      await chown(path.dirname(outputDir), 1000, 1000)
+
+      const isParticipant = phase.image === 'participant'
+      const image = isParticipant ? participantImage : this.#snapshot.graderImages[phase.name]
+      if (!image) throw new InfrastructureError(`no image recorded for phase ${phase.name}`)
+      const mounts = isParticipant
+        ? [{ hostPath: catalogEntry.inputsDir, containerPath: IN.input, readOnly: true }]
+        : [
+            ...(previousOutput ? [{ hostPath: previousOutput, containerPath: IN.predictions, readOnly: true }] : []),
+            { hostPath: catalogEntry.labelsDir, containerPath: IN.labels, readOnly: true },
+          ]
+
+      await this.#write((trx) =>
+        noteSubmission(trx, s.id, { message: `running phase ${phase.name}`, stage: phase.name, actor: this.#actor, at: this.#now, evaluationId: this.#evaluationId }),
+      )
+      const result = await this.#stage(phase.name, () => this.#runPhase(phase, image, mounts, outputDir), (r) => ({
+        outcome: r.outcome,
+        cpuMs: r.cpuMs,
+        peakMemoryBytes: r.peakMemoryBytes,
+        detail: { exitCode: r.exitCode, outputBytes: r.outputBytes },
+      }))
+
+      if (isParticipant) {
+        const failure = classifyParticipantRun(result, phase.limits)
+        if (failure) throw new SubmissionFailure(failure.code, failure.message)
+        if ((await readdir(outputDir)).length === 0) {
+          throw new SubmissionFailure('output_missing', `phase ${phase.name} wrote nothing to ${IN.output} ($PROCTOR_OUTPUT)`)
+        }
+      } else {
+        score = readPhaseResult(phase.name, outputDir, result) ?? score
+      }
+      previousOutput = outputDir
+    }
+    if (!score) throw new SubmissionFailure('scoring_failed', 'no phase wrote scores.json; the organizers have been told')
+    return score
+  }
+
+  async #runPhase(
+    phase: PhaseDefinition,
+    image: string,
+    mounts: { hostPath: string; containerPath: string; readOnly: boolean }[],
+    outputDir: string,
+  ): Promise<PhaseRunResult> {
+    const isParticipant = phase.image === 'participant'
+    const result = await this.#deps.runtime.runPhase({
+      image,
+      command: phase.command ?? (isParticipant ? DEFAULT_COMMAND : undefined),
+      user: PARTICIPANT_USER,
+      env: {
+        PROCTOR_INPUT: IN.input,
+        PROCTOR_OUTPUT: IN.output,
+        PROCTOR_DEBUG: this.#submission.debug ? '1' : '0',
+      },
+      mounts,
+      outputDir,
+      limits: phase.limits,
+      network: phase.network,
+      runtime: phase.runtime,
+      gpus: phase.gpus,
+      labels: {
+        'proctor.submission': String(this.#submission.id),
+        'proctor.evaluation': String(this.#evaluationId),
+        'proctor.job': String(this.#job.id),
+        'proctor.attempt': String(this.#job.attempt),
+        'proctor.phase': phase.name,
+      },
+      logLimitBytes: LOG_LIMIT_BYTES,
+      trustProgress: !isParticipant,
+      signal: this.#signal,
+    })
+    await this.#write((trx) =>
+      storeLog(trx, {
+        evaluationId: this.#evaluationId,
+        stage: phase.name,
+        text: result.log.text,
+        bytesTotal: result.log.bytesTotal,
+        bytesElided: result.log.bytesElided,
+        at: this.#now,
+      }),
+    )
+    return result
+  }
+
+  // ─── endings ───────────────────────────────────────────────────────────────────────────
+
+  async #finishScored(score: ScoreResult): Promise<void> {
+    const decimals = this.#snapshot.definition.scoring.decimals
+    await this.#write(async (trx) => {
+      await moveSubmission(trx, this.#submission.id, {
+        to: 'scored',
+        from: ['evaluating'],
+        message: `scored ${score.score.toFixed(decimals)}`,
+        actor: this.#actor,
+        at: this.#now,
+        evaluationId: this.#evaluationId,
+        set: {
+          score: score.score,
+          score_secondary: score.scoreSecondary,
+          score_details_json: score.details === undefined ? null : JSON.stringify(score.details),
+          stage: null,
+        },
+      })
+      await trx
+        .updateTable('evaluations')
+        .set({
+          state: 'scored',
+          score: score.score,
+          score_secondary: score.scoreSecondary,
+          score_details_json: score.details === undefined ? null : JSON.stringify(score.details),
+          finished_at: this.#now.toISOString(),
+        })
+        .where('id', '=', this.#evaluationId)
+        .execute()
+      await this.#ctx.queue.complete(trx, this.#job)
+    })
+  }
+
+  async #finishFailed(failure: SubmissionFailure): Promise<void> {
+    const code = failure.code as import('../domain/reasons.ts').ReasonCode
+    this.#log.info({ code, reason: failure.message }, 'submission failed')
+    await this.#write(async (trx) => {
+      await moveSubmission(trx, this.#submission.id, {
+        to: 'failed',
+        reasonCode: code,
+        message: failure.message,
+        actor: this.#actor,
+        at: this.#now,
+        evaluationId: this.#evaluationId,
+      })
+      await trx
+        .updateTable('evaluations')
+        .set({ state: 'failed', reason_code: code, reason_message: failure.message, finished_at: this.#now.toISOString() })
+        .where('id', '=', this.#evaluationId)
+        .execute()
+      await this.#ctx.queue.complete(trx, this.#job)
+    })
+  }
+
+  // ─── helpers ───────────────────────────────────────────────────────────────────────────
+
+  /** Every write carries the job's lease: a worker that lost it writes nothing. */
+  #write<T>(fn: (trx: import('kysely').Transaction<import('../store/schema.ts').Database>) => Promise<T>): Promise<T> {
+    return this.#ctx.queue.withLease(this.#job, fn)
+  }
+
+  /** Runs one stage with its stage_runs row, whatever the outcome. */
+  async #stage<T>(
+    stage: string,
+    fn: () => Promise<T>,
+    describe?: (result: T) => { outcome: string; cpuMs?: number | null; peakMemoryBytes?: number | null; detail?: unknown },
+  ): Promise<T> {
+    const started = performance.now()
+    const runId = await this.#write((trx) =>
+      startStageRun(trx, { evaluationId: this.#evaluationId, attempt: this.#job.attempt, stage, at: this.#now }),
+    )
+    let outcome = 'error'
+    let described: ReturnType<NonNullable<typeof describe>> | undefined
+    try {
+      const result = await fn()
+      described = describe?.(result)
+      outcome = described?.outcome ?? 'ok'
+      return result
+    } catch (err) {
+      outcome = err instanceof SubmissionFailure ? err.code : 'error'
+      throw err
+    } finally {
+      const wallMs = performance.now() - started
+      this.#log.info({ stage, ms: Math.round(wallMs), outcome }, 'stage finished')
+      await this.#write((trx) => finishStageRun(trx, runId, { at: this.#now, wallMs, ...described, outcome })).catch(
+        (err: unknown) => this.#log.warn({ err: errorMessage(err), stage }, 'could not record the stage run'),
+      )
+    }
+  }
+
+  async #saveLog(stage: string, capture: LogCapture): Promise<void> {
+    const captured = capture.finish()
+    await this.#write((trx) =>
+      storeLog(trx, { evaluationId: this.#evaluationId, stage, text: captured.text, bytesTotal: captured.bytesTotal, bytesElided: captured.bytesElided, at: this.#now }),
+    ).catch((err: unknown) => this.#log.warn({ err: errorMessage(err), stage }, 'could not store the log'))
+  }
+}
+
+export interface ScoreResult {
+  score: number
+  scoreSecondary: number | null
+  details: unknown
+}
+
+const PROCTOR_VERSION = readProctorVersion()
+
+function readProctorVersion(): string {
+  const file = path.resolve(import.meta.dirname, '../../package.json')
+  if (!existsSync(file) || !statSync(file).isFile()) return 'unknown'
+  return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version
+}
+
+export { PROCTOR_VERSION }

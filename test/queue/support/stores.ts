@@ -1,0 +1,42 @@
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+
+import { migrate, openStore, type Dialect, type Store } from '../../../src/store/database.ts'
+
+/**
+ * Opens a migrated store of one dialect for one test. The queue and quota specs loop over
+ * every factory here, so the same behaviour is checked on each database: SQLite now; a
+ * PostgreSQL factory (one schema per test, named after it) joins when that dialect lands.
+ */
+export interface StoreFactory {
+  readonly dialect: Dialect
+  open(testName: string): Promise<Store>
+  /** A second connection to the same database, as another process would have. */
+  reopen(store: Store): Promise<Store>
+}
+
+let root: string | undefined
+const files = new WeakMap<Store, string>()
+let counter = 0
+
+/** Each test gets its own SQLite file (WAL), named after the test, in one temp folder. */
+export const sqliteFactory: StoreFactory = {
+  dialect: 'sqlite',
+  async open(testName) {
+    root ??= mkdtempSync(path.join(tmpdir(), 'proctor-queue-'))
+    const slug = testName.toLowerCase().replace(/[^a-z0-9]+/g, '-').slice(0, 60)
+    const file = path.join(root, `${String(++counter).padStart(3, '0')}-${slug}.db`)
+    const store = openStore(`sqlite:${file}`)
+    await migrate(store)
+    files.set(store, file)
+    return store
+  },
+  async reopen(store) {
+    const file = files.get(store)
+    if (!file) throw new Error('this store was not opened by the SQLite factory')
+    return openStore(`sqlite:${file}`)
+  },
+}
+
+export const STORE_FACTORIES: readonly StoreFactory[] = [sqliteFactory]
