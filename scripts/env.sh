@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared locations for proctor's scripts. Sourced, never run.
 # Everything proctor's scripts start or store lives under $PROCTOR_HOME (default: .proctor in
 # the checkout), so a checkout can be wiped with one `rm -rf`.

@@ -5,7 +5,11 @@ import type { AppContext } from '../app/context.ts'
 import { BadRequestError, ProctorError } from '../domain/errors.ts'
 import { hookRoutes } from '../intake/hook-routes.ts'
 import { bearerAuth } from './auth.ts'
+import { leaderboardRoutes } from './leaderboard-routes.ts'
+import { outboxRoutes } from './outbox-routes.ts'
+import { rerunRoutes } from './rerun-routes.ts'
 import { submissionRoutes } from './submission-routes.ts'
+import { tokenRoutes } from './token-routes.ts'
 
 /**
  * The HTTP API. Hook routes authenticate with forge secrets; `/health` is open; every other
@@ -36,10 +40,15 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
   app.get('/health', async () => ({ ok: true }))
 
   await app.register(hookRoutes, { ctx })
+  // Leaderboards authenticate themselves: some are public.
+  await app.register(async (boards) => leaderboardRoutes(boards, ctx))
 
   await app.register(async (api) => {
-    api.addHook('onRequest', bearerAuth(ctx.config))
+    api.addHook('onRequest', bearerAuth(ctx.config, ctx.store.db))
     submissionRoutes(api, ctx)
+    rerunRoutes(api, ctx)
+    tokenRoutes(api, ctx)
+    outboxRoutes(api, ctx)
   })
 
   return app

@@ -167,10 +167,13 @@ function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv): unknown {
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith('PROCTOR_') || value === undefined) continue
     const keys = name.slice('PROCTOR_'.length).split('__')
+    // Only keys the schema knows: PROCTOR_HOME and the scripts' other variables are not
+    // configuration, and must not become it if a key of that name is added one day.
+    if (!TOP_LEVEL_KEYS.has(snakeToCamel(keys[0] ?? ''))) continue
     let node = root
     for (const [i, key] of keys.entries()) {
       const found = Object.keys(node).find((k) => k.toLowerCase() === key.toLowerCase().replace(/_/g, ''))
-      const camel = found ?? key.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())
+      const camel = found ?? snakeToCamel(key)
       if (i === keys.length - 1) {
         node[camel] = parseEnvValue(value)
       } else {
@@ -181,6 +184,12 @@ function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv): unknown {
     }
   }
   return root
+}
+
+const TOP_LEVEL_KEYS = new Set(Object.keys(proctorConfigSchema.shape))
+
+function snakeToCamel(key: string): string {
+  return key.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())
 }
 
 function parseEnvValue(value: string): unknown {

@@ -9,6 +9,7 @@ import { ProctorError } from '../domain/errors.ts'
 import * as initial from './migrations/001-initial.ts'
 import * as scheduling from './migrations/002-scheduling.ts'
 import * as reporting from './migrations/003-reporting.ts'
+import * as reruns from './migrations/004-reruns.ts'
 import type { Database } from './schema.ts'
 
 export type Dialect = 'sqlite' | 'postgres'
@@ -27,6 +28,7 @@ const MIGRATIONS: ReadonlyArray<{
   { name: '001-initial', up: initial.up },
   { name: '002-scheduling', up: scheduling.up },
   { name: '003-reporting', up: reporting.up },
+  { name: '004-reruns', up: reruns.up },
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)?.name ?? ''

@@ -146,6 +146,13 @@ export interface EvaluationTable {
   created_at: string
   started_at: string | null
   finished_at: string | null
+  rules: ColumnType<'recorded' | 'current', 'recorded' | 'current' | undefined, 'recorded' | 'current'>
+  challenge_snapshot_json: string | null
+  data_hash: string | null
+  grader_image: string | null
+  image_ref: string | null
+  requested_by: string | null
+  published: ColumnType<number, number | undefined, number>
 }
 
 export interface StageRunTable {

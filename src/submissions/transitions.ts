@@ -98,18 +98,29 @@ export async function moveSubmission(db: Executor, submissionId: number, options
 export async function noteSubmission(
   db: Executor,
   submissionId: number,
-  note: { message: string; actor: string; at: Date; stage?: string; evaluationId?: number | null; kind?: 'stage' | 'progress' | 'note' },
+  note: {
+    message: string
+    actor: string
+    at: Date
+    stage?: string
+    evaluationId?: number | null
+    kind?: 'stage' | 'progress' | 'note'
+    /** Record on the timeline only; the submission's status stays (re-runs use this). */
+    keepStatus?: boolean
+  },
 ): Promise<void> {
   await inTransaction(db, async (trx) => {
-    await trx
-      .updateTable('submissions')
-      .set({
-        status_detail: note.message,
-        updated_at: note.at.toISOString(),
-        ...(note.stage ? { stage: note.stage } : {}),
-      })
-      .where('id', '=', submissionId)
-      .execute()
+    if (!note.keepStatus) {
+      await trx
+        .updateTable('submissions')
+        .set({
+          status_detail: note.message,
+          updated_at: note.at.toISOString(),
+          ...(note.stage ? { stage: note.stage } : {}),
+        })
+        .where('id', '=', submissionId)
+        .execute()
+    }
     await appendTimeline(trx, {
       submissionId,
       evaluationId: note.evaluationId ?? null,

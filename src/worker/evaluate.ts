@@ -8,6 +8,7 @@ import type { Logger } from 'pino'
 import type { AppContext } from '../app/context.ts'
 import type { Builder } from '../build/builder.ts'
 import { fetchCommit } from '../build/fetch.ts'
+import { ensureImage } from '../build/pull.ts'
 import { imageRepository, imageTag } from '../build/image-name.ts'
 import { pushImage } from '../build/registry.ts'
 import type { ChallengeSnapshot } from '../challenges/catalog.ts'
@@ -18,7 +19,7 @@ import type { ClaimedJob } from '../queue/job-queue.ts'
 import { classifyParticipantRun } from '../runtime/classify.ts'
 import type { ContainerRuntime, PhaseRunResult } from '../runtime/container-runtime.ts'
 import { LogCapture } from '../runtime/log-capture.ts'
-import type { Submission } from '../store/schema.ts'
+import type { Evaluation, Submission } from '../store/schema.ts'
 import { parseJson } from '../store/transaction.ts'
 import { moveSubmission, noteSubmission } from '../submissions/transitions.ts'
 import { readPhaseResult } from './phase-result.ts'
@@ -65,6 +66,8 @@ class EvaluationRun {
   #submission!: Submission
   #snapshot!: ChallengeSnapshot
   #evaluationId!: number
+  /** A re-run: a new evaluation of an archived image that never changes the submission. */
+  #rerun = false
   #workDir = ''
 
   constructor(ctx: AppContext, deps: EvaluationDeps, job: ClaimedJob, signal: AbortSignal, log: Logger) {
@@ -85,7 +88,7 @@ class EvaluationRun {
 
     this.#workDir = await mkdtemp(path.join(await this.#ensureWorkRoot(), `s${this.#submission.id}-e${this.#evaluationId}-`))
     try {
-      const image = await this.#obtainImage()
+      const image = this.#rerun ? await this.#archivedImage() : await this.#obtainImage()
       const score = await this.#runPhases(image)
       await this.#finishScored(score)
     } catch (err) {
@@ -117,26 +120,85 @@ class EvaluationRun {
       throw new InfrastructureError(`evaluate job ${this.#job.id} names no submission or evaluation`)
     }
     this.#submission = await db.selectFrom('submissions').selectAll().where('id', '=', submissionId).executeTakeFirstOrThrow()
+    const evaluation = await db.selectFrom('evaluations').selectAll().where('id', '=', evaluationId).executeTakeFirstOrThrow()
     this.#evaluationId = evaluationId
+    this.#rerun = evaluation.kind === 'rerun'
 
-    if (isTerminal(this.#submission.state)) {
-      this.#log.info({ state: this.#submission.state }, 'submission already ended; nothing to evaluate')
-      await this.#ctx.queue.withLease(this.#job, (trx) => this.#ctx.queue.complete(trx, this.#job))
+    const ended = this.#rerun ? ['scored', 'failed', 'cancelled'].includes(evaluation.state) : isTerminal(this.#submission.state)
+    if (ended) {
+      this.#log.info({ state: this.#submission.state, evaluation: evaluation.state }, 'already ended; nothing to evaluate')
+      await this.#write((trx) => this.#ctx.queue.complete(trx, this.#job))
       return false
     }
 
-    // The snapshot recorded at acceptance: definition, data hash and grader images.
-    const definition = parseJson<ChallengeSnapshot['definition'] | null>(this.#submission.challenge_snapshot_json, null)
-    if (!definition || !this.#submission.data_hash) {
-      throw new InfrastructureError(`submission ${submissionId} has no challenge snapshot`)
-    }
-    this.#snapshot = {
-      definition,
-      dataHash: this.#submission.data_hash,
-      graderImages: parseJson<Record<string, string>>(this.#submission.grader_image, {}),
-    }
+    this.#snapshot = await this.#snapshotFor(evaluation)
     await this.#checkData()
+    await this.#write((trx) =>
+      trx
+        .updateTable('evaluations')
+        .set({ state: 'running', started_at: this.#now.toISOString() })
+        .where('id', '=', evaluationId)
+        .execute(),
+    )
     return true
+  }
+
+  /**
+   * The rules an evaluation runs with: the snapshot recorded when the submission was
+   * accepted, or, for a re-run that asks for them, the challenge as loaded now (recorded on
+   * the evaluation, so the re-run stays auditable).
+   */
+  async #snapshotFor(evaluation: Evaluation): Promise<ChallengeSnapshot> {
+    const s = this.#submission
+    if (evaluation.rules === 'current') {
+      const current = await this.#ctx.challenges.snapshot(this.#snapshotId(s))
+      await this.#write((trx) =>
+        trx
+          .updateTable('evaluations')
+          .set({
+            challenge_snapshot_json: JSON.stringify(current.definition),
+            data_hash: current.dataHash,
+            grader_image: JSON.stringify(current.graderImages),
+          })
+          .where('id', '=', evaluation.id)
+          .execute(),
+      )
+      return current
+    }
+
+    const definition = parseJson<ChallengeSnapshot['definition'] | null>(s.challenge_snapshot_json, null)
+    if (!definition || !s.data_hash) throw new InfrastructureError(`submission ${s.id} has no challenge snapshot`)
+    return { definition, dataHash: s.data_hash, graderImages: parseJson<Record<string, string>>(s.grader_image, {}) }
+  }
+
+  #snapshotId(s: Submission): string {
+    if (!s.challenge_id) throw new InfrastructureError(`submission ${s.id} has no challenge`)
+    return s.challenge_id
+  }
+
+  /** A re-run evaluates the archived image by digest, pulled from the registry if needed. */
+  async #archivedImage(): Promise<string> {
+    const s = this.#submission
+    const reference = s.image_ref
+    if (s.archive !== 'archived' || !reference?.includes('@sha256:')) {
+      throw new SubmissionFailure(
+        'infrastructure',
+        `submission ${s.id} cannot be re-run: its image is ${s.archive === 'expired' ? 'expired (removed by the retention policy)' : `not archived (archive: ${s.archive})`}`,
+      )
+    }
+    const how = await this.#stage('pull', () => ensureImage(this.#deps.docker, reference, this.#signal))
+    await this.#write(async (trx) => {
+      await trx.updateTable('evaluations').set({ image_ref: reference }).where('id', '=', this.#evaluationId).execute()
+      await noteSubmission(trx, s.id, {
+        message: `re-run ${this.#evaluationId}: image ${how === 'pulled' ? 'pulled from the archive' : 'already on this worker'}`,
+        actor: this.#actor,
+        at: this.#now,
+        evaluationId: this.#evaluationId,
+        kind: 'note',
+        keepStatus: true,
+      })
+    })
+    return reference
   }
 
   /** The worker's copy of the hidden data must be the one recorded on the submission. */
@@ -324,7 +386,7 @@ class EvaluationRun {
 
   async #runPhases(participantImage: string): Promise<ScoreResult> {
     const s = this.#submission
-    if (s.state !== 'evaluating') {
+    if (!this.#rerun && s.state !== 'evaluating') {
       await this.#write((trx) =>
         moveSubmission(trx, s.id, {
           to: 'evaluating',
@@ -360,7 +422,15 @@ class EvaluationRun {
           ]
 
       await this.#write((trx) =>
-        noteSubmission(trx, s.id, { message: `running phase ${phase.name}`, stage: phase.name, actor: this.#actor, at: this.#now, evaluationId: this.#evaluationId }),
+        noteSubmission(trx, s.id, {
+          message: `${this.#rerun ? `re-run ${this.#evaluationId}: ` : ''}running phase ${phase.name}`,
+          stage: this.#rerun ? undefined : phase.name,
+          kind: 'stage',
+          keepStatus: this.#rerun,
+          actor: this.#actor,
+          at: this.#now,
+          evaluationId: this.#evaluationId,
+        }),
       )
       const result = await this.#stage(phase.name, () => this.#runPhase(phase, image, mounts, outputDir), (r) => ({
         outcome: r.outcome,
@@ -435,7 +505,16 @@ class EvaluationRun {
   async #finishScored(score: ScoreResult): Promise<void> {
     const decimals = this.#snapshot.definition.scoring.decimals
     await this.#write(async (trx) => {
-      await moveSubmission(trx, this.#submission.id, {
+      if (this.#rerun) {
+        await noteSubmission(trx, this.#submission.id, {
+          message: `re-run ${this.#evaluationId} scored ${score.score.toFixed(decimals)} (the first result is unchanged)`,
+          actor: this.#actor,
+          at: this.#now,
+          evaluationId: this.#evaluationId,
+          kind: 'note',
+          keepStatus: true,
+        })
+      } else await moveSubmission(trx, this.#submission.id, {
         to: 'scored',
         from: ['evaluating'],
         message: `scored ${score.score.toFixed(decimals)}`,
@@ -468,7 +547,16 @@ class EvaluationRun {
     const code = failure.code as import('../domain/reasons.ts').ReasonCode
     this.#log.info({ code, reason: failure.message }, 'submission failed')
     await this.#write(async (trx) => {
-      await moveSubmission(trx, this.#submission.id, {
+      if (this.#rerun) {
+        await noteSubmission(trx, this.#submission.id, {
+          message: `re-run ${this.#evaluationId} failed (${code}): ${failure.message}`,
+          actor: this.#actor,
+          at: this.#now,
+          evaluationId: this.#evaluationId,
+          kind: 'note',
+          keepStatus: true,
+        })
+      } else await moveSubmission(trx, this.#submission.id, {
         to: 'failed',
         reasonCode: code,
         message: failure.message,

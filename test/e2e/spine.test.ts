@@ -46,6 +46,8 @@ async function predictWithImage(reference: string): Promise<Map<string, string>>
 
 const suffix = Date.now().toString(36)
 let proctor: Harness
+/** The first scored submission, re-run below. */
+let baseline: { id: number; score: number; reference: string } | undefined
 
 beforeAll(async () => {
   await assertServicesUp()
@@ -82,6 +84,7 @@ describe('a tag push becomes a scored, archived submission', () => {
     const expected = accuracy(await predictWithImage(submission.image.reference ?? ''), labels)
     expect(expected).toBeGreaterThan(0.8)
     expect(submission.score).toBeCloseTo(expected, 10)
+    baseline = { id: submissionId, score: submission.score ?? NaN, reference: submission.image.reference ?? '' }
 
     // The registry serves the recorded digest.
     const [, repository] = /^[^/]+\/(.+)@/.exec(submission.image.reference ?? '') ?? []
@@ -176,5 +179,41 @@ describe('bad input gets a clear error and changes nothing', () => {
     expect(submission.state).toBe('rejected')
     expect(submission.reason?.code).toBe(code)
     expect(submission.reason?.message).toMatch(message)
+  })
+})
+
+describe('re-runs', () => {
+  it('re-runs an archived submission from the registry after its local image is gone, with the same score', async () => {
+    if (!baseline) throw new Error('the baseline submission did not score; see the first test')
+    const { stdout } = await run('docker', ['image', 'inspect', '--format', '{{.Id}}', baseline.reference])
+    await run('docker', ['rmi', '--force', stdout.trim()])
+    await expect(run('docker', ['image', 'inspect', baseline.reference])).rejects.toThrow()
+
+    const response = await fetch(`${proctor.address}/api/submissions/${baseline.id}/rerun`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer test-api-token-0123456789', 'content-type': 'application/json' },
+      body: '{}',
+    })
+    expect(response.status).toBe(202)
+    const created = (await response.json()) as { evaluationId: number; number: number }
+    expect(created.number).toBe(2)
+
+    const deadline = Date.now() + 120_000
+    let evaluation: { number: number; state: string; score: number | null; stages: { stage: string }[] } | undefined
+    while (Date.now() < deadline) {
+      const { body } = await proctor.api<{ state: string; score: number; evaluations: NonNullable<typeof evaluation>[] }>(
+        `/api/submissions/${baseline.id}`,
+      )
+      evaluation = body.evaluations.find((e) => e.number === 2)
+      if (evaluation && ['scored', 'failed'].includes(evaluation.state)) {
+        expect(body.state).toBe('scored')
+        expect(body.score).toBe(baseline.score)
+        break
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+    expect(evaluation?.state).toBe('scored')
+    expect(evaluation?.score).toBe(baseline.score)
+    expect(evaluation?.stages.map((s) => s.stage)).toEqual(['pull', 'predict', 'score'])
   })
 })
