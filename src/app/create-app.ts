@@ -1,4 +1,4 @@
-import Docker from 'dockerode'
+import type Docker from 'dockerode'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 
@@ -9,10 +9,13 @@ import { ChallengeCatalog } from '../challenges/catalog.ts'
 import type { ProctorConfig } from '../config/proctor-config.ts'
 import { systemClock, type Clock } from '../domain/clock.ts'
 import { runIntakeJob } from '../intake/intake-job.ts'
+import { AlertChecker } from '../metrics/alert-checker.ts'
 import { loadParticipantsFile } from '../participants/directory.ts'
-import { EmbeddedPlatform } from '../platform/embedded.ts'
+import { setUpReporting } from '../outbox/reporting.ts'
+import { createPlatform } from '../platform/create-platform.ts'
 import type { Platform } from '../platform/platform.ts'
 import { JobQueue } from '../queue/job-queue.ts'
+import { connectDocker } from '../runtime/docker-client.ts'
 import { DockerRuntime } from '../runtime/docker-runtime.ts'
 import { assertSchemaNotAhead, migrate, openStore } from '../store/database.ts'
 import { evaluationHandler } from '../worker/evaluate.ts'
@@ -52,11 +55,11 @@ export async function createApp(config: ProctorConfig, options: CreateAppOptions
   const applied = await migrate(store)
   if (applied.length > 0) log.info({ applied }, 'database migrated')
 
-  const docker = new Docker({ ...(config.docker.socketPath ? { socketPath: config.docker.socketPath } : {}), version: 'v1.41' })
+  const docker = connectDocker(config.docker.socketPath ? { socketPath: config.docker.socketPath } : {})
   const dockerfileBuilder = new DockerfileBuilder(docker, log)
   const challenges = ChallengeCatalog.fromDir(config.challengesDir, log, graderImageResolver({ docker, builder: dockerfileBuilder, config, log }))
   const queue = new JobQueue(store, clock)
-  const ctx: AppContext = { config, store, clock, log, queue, challenges, platform: options.platform ?? new EmbeddedPlatform() }
+  const ctx: AppContext = { config, store, clock, log, queue, challenges, platform: options.platform ?? createPlatform(config, { store, clock, log }) }
 
   if (config.participantsFile) {
     const loaded = await loadParticipantsFile(store.db, config.participantsFile, clock, config.forges.map((f) => f.id))
@@ -64,6 +67,10 @@ export async function createApp(config: ProctorConfig, options: CreateAppOptions
   }
 
   const server = options.api === false ? null : await buildServer(ctx)
+  // The process serving the API checks the alert conditions (src/metrics/alert-checker.ts).
+  const alerts = server ? new AlertChecker(ctx, log.child({ part: 'alerts' })) : null
+  // The process serving the API dispatches the outbox (platform updates, forge feedback).
+  const dispatcher = options.api === false ? null : await setUpReporting(ctx)
   const slots = options.workerSlots ?? config.worker.slots
   const worker =
     slots > 0
@@ -91,12 +98,16 @@ export async function createApp(config: ProctorConfig, options: CreateAppOptions
       let address: string | null = null
       if (server) address = await server.listen({ host: config.server.host, port: config.server.port })
       if (worker) await worker.start()
+      dispatcher?.start()
+      alerts?.start()
       log.info({ address, workerSlots: slots, database: store.dialect }, 'proctor started')
       return address
     },
     async close(mode = 'graceful') {
+      await alerts?.stop()
       await server?.close()
       await worker?.stop(mode)
+      await dispatcher?.stop(mode)
       await store.close()
     },
   }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { readFileSync, readdirSync, statSync } from 'node:fs'
+import { readFileSync, readdirSync, realpathSync, statSync } from 'node:fs'
 import path from 'node:path'
 
 import YAML, { isMap, isSeq, type Node } from 'yaml'
@@ -26,8 +26,6 @@ const imageSchema = z.union([
   z.object({ digest: z.string().regex(/@sha256:[0-9a-f]{64}$/, 'a pinned grader is name@sha256:<64 hex>') }).strict(),
 ])
 
-const logPolicySchema = z.enum(['none', 'tail', 'all']).default('tail')
-
 const phaseSchema = z
   .object({
     name: z.string().regex(/^[a-z][a-z0-9-]*$/),
@@ -36,8 +34,12 @@ const phaseSchema = z
     /** Command run in the image; for the participant's image, relative to its working dir. */
     command: z.array(z.string()).optional(),
     limits: limitsSchema.prefault({}),
-    /** What a participant sees of this phase's output. Organizers always see everything. */
-    participantLogs: logPolicySchema,
+    /**
+     * What a participant sees of this phase's output: `none`, `tail` (the last 4 KiB) or
+     * `all`. Organizers always see everything. Default: `tail` for the participant's own
+     * phase, `none` for organizer phases (a grader's output may quote the labels).
+     */
+    participantLogs: z.enum(['none', 'tail', 'all']).optional(),
     /** Secrets (names from `secrets`) mounted read-only under /proctor/secrets. */
     secrets: z.array(z.string()).default([]),
     network: z.enum(['none']).default('none'),
@@ -45,6 +47,10 @@ const phaseSchema = z
     gpus: z.number().int().nonnegative().default(0),
   })
   .strict()
+  .refine((phase) => phase.image !== 'participant' || phase.secrets.length === 0, {
+    message: "a participant phase cannot receive secrets: participants' code would read them",
+    path: ['secrets'],
+  })
 
 const quotaSchema = z
   .object({
@@ -116,6 +122,12 @@ export const challengeSchema = z
 export type ChallengeDefinition = z.infer<typeof challengeSchema>
 export type PhaseDefinition = z.infer<typeof phaseSchema>
 export type PhaseLimits = z.infer<typeof limitsSchema>
+export type LogPolicy = 'none' | 'tail' | 'all'
+
+/** What a participant may see of a phase's log (organizers see everything). */
+export function participantLogPolicy(phase: PhaseDefinition): LogPolicy {
+  return phase.participantLogs ?? (phase.image === 'participant' ? 'tail' : 'none')
+}
 
 /** A loaded challenge: its definition and where its files are. */
 export interface Challenge {
@@ -148,7 +160,8 @@ export function loadChallengeFile(file: string): Challenge {
     )
   }
 
-  const dir = path.dirname(path.resolve(file))
+  // Paths in the file are relative to where it really is, even when it is reached by a link.
+  const dir = path.dirname(realpathSync(file))
   const definition = parsed.data
   return {
     definition,

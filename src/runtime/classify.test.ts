@@ -45,16 +45,25 @@ describe('classifyParticipantRun', () => {
 
   it('reports the memory limit from the kernel OOM kill', () => {
     expect(
-      classifyParticipantRun(result({ outcome: 'oom_killed', exitCode: 137, signal: 'SIGKILL' }), limits),
+      classifyParticipantRun(
+        result({ outcome: 'oom_killed', exitCode: 137, signal: 'SIGKILL' }),
+        limits,
+      ),
     ).toEqual({ code: 'memory_limit', message: 'used more than the memory limit of 1024 MiB' })
   })
 
   it('reports exit 137 without an OOM kill as a crash by SIGKILL', () => {
     expect(
-      classifyParticipantRun(result({ outcome: 'killed', exitCode: 137, signal: 'SIGKILL' }), limits),
+      classifyParticipantRun(
+        result({ outcome: 'killed', exitCode: 137, signal: 'SIGKILL' }),
+        limits,
+      ),
     ).toEqual({ code: 'crashed', message: 'killed by signal 9 (SIGKILL)' })
     expect(
-      classifyParticipantRun(result({ outcome: 'killed', exitCode: 139, signal: 'SIGSEGV' }), limits),
+      classifyParticipantRun(
+        result({ outcome: 'killed', exitCode: 139, signal: 'SIGSEGV' }),
+        limits,
+      ),
     ).toEqual({ code: 'crashed', message: 'killed by signal 11 (SIGSEGV)' })
   })
 
@@ -99,7 +108,10 @@ describe('classifyParticipantRun', () => {
 
   it('reports a cancelled run as cancelled, before anything else', () => {
     expect(
-      classifyParticipantRun(result({ outcome: 'cancelled', exitCode: null, outputBytes: null }), limits),
+      classifyParticipantRun(
+        result({ outcome: 'cancelled', exitCode: null, outputBytes: null }),
+        limits,
+      ),
     ).toEqual({ code: 'cancelled', message: 'was cancelled' })
   })
 
@@ -108,8 +120,8 @@ describe('classifyParticipantRun', () => {
     expect(
       classifyParticipantRun(result({ outcome: 'timed_out', outputBytes: over }), limits)?.code,
     ).toBe('time_limit')
-    expect(classifyParticipantRun(result({ outcome: 'oom_killed', exitCode: 1 }), limits)?.code).toBe(
-      'memory_limit',
-    )
+    expect(
+      classifyParticipantRun(result({ outcome: 'oom_killed', exitCode: 1 }), limits)?.code,
+    ).toBe('memory_limit')
   })
 })

@@ -23,7 +23,10 @@ export interface RunFailure {
   readonly message: string
 }
 
-export function classifyParticipantRun(result: PhaseRunResult, limits: RunLimits): RunFailure | null {
+export function classifyParticipantRun(
+  result: PhaseRunResult,
+  limits: RunLimits,
+): RunFailure | null {
   if (result.outcome === 'cancelled') return { code: 'cancelled', message: 'was cancelled' }
 
   if (result.outcome === 'timed_out') {

@@ -54,6 +54,7 @@ export interface RunLimits {
   readonly timeSeconds: number
   readonly memoryMb: number
   readonly cpus: number
+  /** Under runsc the engine also counts gVisor's own threads: 32 stops it from starting. */
   readonly pids: number
   /** Size of the writable /tmp. Its pages count against `memoryMb`. */
   readonly tmpfsMb: number
@@ -82,7 +83,10 @@ export interface PhaseRunRequest {
   readonly limits: RunLimits
   readonly network: 'none'
   readonly runtime: 'runc' | 'runsc'
-  /** 0 = none; more asks the engine for that many GPUs (needs the NVIDIA toolkit). */
+  /**
+   * 0 = none; more asks the engine for that many GPUs (needs the NVIDIA container toolkit;
+   * under runsc also gVisor's nvproxy, which Debian's December 2022 runsc lacks).
+   */
   readonly gpus: number
   /** Set on the container, always with `proctor=1`; `removeByLabel` finds them again. */
   readonly labels: Readonly<Record<string, string>>
@@ -135,8 +139,8 @@ export interface PhaseRunResult {
   readonly wallMs: number
   /**
    * CPU time, peak memory (the cgroup's high-water mark, tmpfs included) and process count,
-   * from the engine's stats polled every 250 ms: the last interval may be missing, and a
-   * container that ends before the first answer reports null.
+   * from the engine's stats stream (one sample a second): up to the last second of CPU time is
+   * missing, and a container that ends before the first sample reports null.
    */
   readonly cpuMs: number | null
   readonly peakMemoryBytes: number | null

@@ -14,10 +14,11 @@ const MIB = 1024 * 1024
 const IMMUTABLE_IMAGE = /^(?:[^\s@]+@sha256:[0-9a-f]{64}|sha256:[0-9a-f]{64})$/
 const NUMERIC_USER = /^(\d+):(\d+)$/
 export const MIN_LOG_LIMIT_BYTES = 1024
+const MAX_TIMER_MS = 2 ** 31 - 1
 
 /** Refuses a request proctor must never send: a bug in the caller, not a submission's fault. */
 export function validateRunRequest(request: PhaseRunRequest): { uid: number; gid: number } {
-  const fail = (why: string) => {
+  const fail = (why: string): never => {
     throw new ProctorError('invalid_run_request', `refusing to run ${request.image}: ${why}`)
   }
 
@@ -37,6 +38,9 @@ export function validateRunRequest(request: PhaseRunRequest): { uid: number; gid
     if (!Number.isFinite(value) || value <= 0) fail(`limits.${name} must be a positive number`)
   }
   if (!Number.isInteger(limits.pids)) fail('limits.pids must be an integer')
+  // Node fires a longer timer at once (it overflows 32 bits), which would kill at the start.
+  if (limits.timeSeconds * 1000 > MAX_TIMER_MS)
+    fail(`limits.timeSeconds must be at most ${MAX_TIMER_MS / 1000}`)
   if (!Number.isInteger(request.gpus) || request.gpus < 0) fail('gpus must be a whole number ≥ 0')
   if (!Number.isInteger(request.logLimitBytes) || request.logLimitBytes < MIN_LOG_LIMIT_BYTES) {
     fail(`logLimitBytes must be an integer ≥ ${MIN_LOG_LIMIT_BYTES}`)

@@ -78,7 +78,9 @@ export class DockerRuntime implements ContainerRuntime {
     let removed = 0
     for (const found of containers) {
       const container = this.#docker.getContainer(found.Id)
-      if (await this.#remove(container, this.#logger.child({ containerId: found.Id.slice(0, 12) }))) {
+      if (
+        await this.#remove(container, this.#logger.child({ containerId: found.Id.slice(0, 12) }))
+      ) {
         removed++
       }
     }
@@ -113,7 +115,10 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
-  async #createContainer(image: string, options: Docker.ContainerCreateOptions): Promise<Docker.Container> {
+  async #createContainer(
+    image: string,
+    options: Docker.ContainerCreateOptions,
+  ): Promise<Docker.Container> {
     try {
       return await this.#docker.createContainer(options)
     } catch (err) {
@@ -170,7 +175,11 @@ function parsePathStat(header: string | string[] | undefined): ImageFileStat | n
   if (typeof header !== 'string') return null
   const stat: unknown = JSON.parse(Buffer.from(header, 'base64').toString('utf8'))
   if (typeof stat !== 'object' || stat === null) return null
-  const { size, mode, linkTarget } = stat as { size?: unknown; mode?: unknown; linkTarget?: unknown }
+  const { size, mode, linkTarget } = stat as {
+    size?: unknown
+    mode?: unknown
+    linkTarget?: unknown
+  }
   if (typeof size !== 'number' || typeof mode !== 'number') return null
   // Go's FileMode: permission bits low, ModeDir the top bit, ModeSymlink bit 27.
   const isDirectory = (mode >>> 31) % 2 === 1

@@ -5,9 +5,9 @@ import { REDACTED, makeRedactor } from './redact.ts'
 
 function capture(chunks: Array<string | Buffer>, limitBytes: number, secrets: string[] = []) {
   const redactor = secrets.length > 0 ? makeRedactor(secrets) : undefined
-  const log = new LogCapture(limitBytes, { marginBytes: LogCapture.marginFor(redactor) })
+  const log = new LogCapture(limitBytes, { redactor })
   for (const chunk of chunks) log.write(chunk)
-  return log.finish(redactor)
+  return log.finish()
 }
 
 /** Cuts a buffer into pieces of varying sizes (1 to 97 bytes), the same each run. */
@@ -51,7 +51,9 @@ describe('LogCapture', () => {
     const [head, tail] = log.text.split(/\n?\[… \d+ bytes elided …\]\n/)
     expect(head).toMatch(/^€+$/)
     expect(tail).toMatch(/^€+$/)
-    expect(Buffer.byteLength(head ?? '') + Buffer.byteLength(tail ?? '') + log.bytesElided).toBe(3000)
+    expect(Buffer.byteLength(head ?? '') + Buffer.byteLength(tail ?? '') + log.bytesElided).toBe(
+      3000,
+    )
   })
 
   it('cleans terminal sequences in the kept parts', () => {
@@ -78,7 +80,9 @@ describe('LogCapture', () => {
   })
 
   it('redacts secrets in a log under the limit, including across lines', () => {
-    const log = capture(['key: S3CRET-va', 'lue\n', 'split S3CRET\n-value\n'], 1024, ['S3CRET-value'])
+    const log = capture(['key: S3CRET-va', 'lue\n', 'split S3CRET\n-value\n'], 1024, [
+      'S3CRET-value',
+    ])
     expect(log.text).toBe(`key: ${REDACTED}\nsplit ${REDACTED}\n`)
   })
 

@@ -12,10 +12,15 @@ import { TerminalText } from './terminal-text.ts'
  * bytes. To redact a secret cut by the head's end or the tail's start, each part keeps a margin
  * of raw bytes beyond its cut (4 bytes per character of the longest match) and is redacted
  * with it; the margin itself is never shown.
+ *
+ *   const capture = new LogCapture(256 * 1024, { redactor })
+ *   stream.on('data', (chunk) => capture.write(chunk))
+ *   const { text, bytesTotal, bytesElided } = capture.finish()
  */
 export class LogCapture {
   readonly #limit: number
   readonly #margin: number
+  readonly #redactor: Redactor | undefined
   readonly #head: Buffer
   #headLength = 0
   readonly #ring: Buffer
@@ -23,18 +28,15 @@ export class LogCapture {
   #ringLength = 0
   #total = 0
 
-  constructor(limitBytes: number, options: { marginBytes?: number } = {}) {
+  constructor(limitBytes: number, options: { redactor?: Redactor } = {}) {
     this.#limit = limitBytes
-    this.#margin = options.marginBytes ?? 0
+    this.#redactor = options.redactor
+    // Enough raw bytes for the longest match in 4-byte characters.
+    this.#margin = 4 * (options.redactor?.maxLength ?? 0)
     const half = Math.floor(this.#limit / 2)
     // Three bytes more than the head can show: where a character starts is read from them.
     this.#head = Buffer.allocUnsafe(half + this.#margin + 3)
     this.#ring = Buffer.allocUnsafe(this.#limit - half + this.#margin)
-  }
-
-  /** Margin for a redactor: enough raw bytes for its longest match in 4-byte characters. */
-  static marginFor(redactor: Redactor | undefined): number {
-    return redactor ? 4 * redactor.maxLength : 0
   }
 
   get bytesTotal(): number {
@@ -58,7 +60,8 @@ export class LogCapture {
     this.#total += chunk.length
   }
 
-  finish(redactor?: Redactor): CapturedLog {
+  finish(): CapturedLog {
+    const redactor = this.#redactor
     const total = this.#total
     if (total <= this.#limit) {
       const text = new TerminalText()

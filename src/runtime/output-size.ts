@@ -14,7 +14,10 @@ import path from 'node:path'
  * Limit: entries are not counted, so a phase can create many empty files up to its time
  * limit. Keep output folders on a filesystem of their own.
  */
-export async function measureTree(root: string, options: { stopAbove?: number } = {}): Promise<number> {
+export async function measureTree(
+  root: string,
+  options: { stopAbove?: number } = {},
+): Promise<number> {
   const stopAbove = options.stopAbove ?? Number.POSITIVE_INFINITY
   let total = 0
   const folders = [root]

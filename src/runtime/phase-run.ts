@@ -11,7 +11,7 @@ import { FrameDemuxer, type OutputStream } from './docker-frames.ts'
 import { LogCapture } from './log-capture.ts'
 import { measureTree } from './output-size.ts'
 import { ProgressScanner, type Progress } from './progress.ts'
-import { USAGE_POLL_MS, UsageTracker } from './usage-tracker.ts'
+import { UsageTracker } from './usage-tracker.ts'
 
 /** After SIGKILL the engine must report the exit within this, or the run is proctor's failure. */
 const KILL_CONFIRM_MS = 30_000
@@ -48,7 +48,12 @@ export class PhaseRun {
   #stopReason: StopReason | null = null
   #rejectStuck: (err: Error) => void = () => {}
 
-  constructor(container: Docker.Container, request: PhaseRunRequest, logger: Logger, timing: PhaseRunTiming) {
+  constructor(
+    container: Docker.Container,
+    request: PhaseRunRequest,
+    logger: Logger,
+    timing: PhaseRunTiming,
+  ) {
     this.#container = container
     this.#request = request
     this.#logger = logger
@@ -69,9 +74,7 @@ export class PhaseRun {
 
   async #run(): Promise<PhaseRunResult> {
     const request = this.#request
-    const capture = new LogCapture(request.logLimitBytes, {
-      marginBytes: LogCapture.marginFor(request.redactor),
-    })
+    const capture = new LogCapture(request.logLimitBytes, { redactor: request.redactor })
     const scanners = this.#progressScanners()
     const demuxer = new FrameDemuxer((stream, payload) => {
       capture.write(payload)
@@ -80,7 +83,12 @@ export class PhaseRun {
 
     // Attached before the start, so not a byte of output is missed.
     const output = await this.#engine('attach to', () =>
-      this.#container.attach({ stream: true, stdout: true, stderr: true, abortSignal: this.#streams.signal }),
+      this.#container.attach({
+        stream: true,
+        stdout: true,
+        stderr: true,
+        abortSignal: this.#streams.signal,
+      }),
     )
     const drained = drain(output, (chunk) => demuxer.push(chunk))
 
@@ -130,7 +138,8 @@ export class PhaseRun {
     const exitCode = state.ExitCode
     const signal = signalName(exitCode)
     const execFailed =
-      (exitCode === 126 || exitCode === 127) && INIT_EXEC_FAILED.test(capture.start(256).toString('latin1'))
+      (exitCode === 126 || exitCode === 127) &&
+      INIT_EXEC_FAILED.test(capture.start(256).toString('latin1'))
 
     let outcome: RunOutcome = signal ? 'killed' : 'exited'
     if (this.#stopReason === 'output') outcome = 'output_exceeded'
@@ -147,7 +156,7 @@ export class PhaseRun {
       execFailed,
       wallMs: engineWallMs(state) ?? Math.round(localWallMs),
       ...this.#usage.usage,
-      log: capture.finish(this.#request.redactor),
+      log: capture.finish(),
       outputBytes,
       containerId: this.#container.id,
     }
@@ -163,7 +172,7 @@ export class PhaseRun {
       cpuMs: null,
       peakMemoryBytes: null,
       peakPids: null,
-      log: capture.finish(this.#request.redactor),
+      log: capture.finish(),
       outputBytes: null,
       containerId: this.#container.id,
     }
@@ -192,27 +201,24 @@ export class PhaseRun {
           else if (!this.#exited) this.#after(this.#timing.outputPollMs, poll)
         })
         .catch((err: unknown) => {
-          this.#logger.warn({ err }, 'could not measure the output folder; it is checked after the run')
+          this.#logger.warn(
+            { err },
+            'could not measure the output folder; it is checked after the run',
+          )
         })
     }
     this.#after(this.#timing.outputPollMs, poll)
   }
 
-  /** One stats call at a time, every USAGE_POLL_MS until the exit (usage-tracker.ts). */
+  /** The engine's stats stream until the exit (usage-tracker.ts says why and its limits). */
   #trackUsage(): void {
-    const options = { stream: false, 'one-shot': true, abortSignal: this.#streams.signal } as const
-    const poll = () => {
-      this.#container
-        .stats(options)
-        .then((stats) => this.#usage.observe(stats))
-        .catch((err: unknown) => {
-          if (!this.#exited) this.#logger.debug({ err }, 'no stats this time')
-        })
-        .finally(() => {
-          if (!this.#exited) this.#after(USAGE_POLL_MS, poll)
-        })
-    }
-    poll()
+    const options = { stream: true, abortSignal: this.#streams.signal } as const
+    this.#container
+      .stats(options)
+      .then((stream) => drain(stream, (chunk) => this.#usage.push(chunk)))
+      .catch((err: unknown) => {
+        if (!this.#streams.signal.aborted) this.#logger.debug({ err }, 'no stats for this run')
+      })
   }
 
   /** Resolves when the container is no longer running. */
@@ -220,7 +226,10 @@ export class PhaseRun {
     const stuck = new Promise<never>((_, reject) => {
       this.#rejectStuck = reject
     })
-    const exited = this.#container.wait({ condition: 'not-running', abortSignal: this.#streams.signal })
+    const exited = this.#container.wait({
+      condition: 'not-running',
+      abortSignal: this.#streams.signal,
+    })
     try {
       await Promise.race([exited, stuck])
     } catch (err) {
@@ -251,7 +260,8 @@ export class PhaseRun {
     }
     const sent = this.#signal(signal).then((answer) => {
       // "Not running": the program ended by itself before the signal. It was not stopped.
-      if (answer === 'not-running' && isFirst && this.#stopReason === reason) this.#stopReason = null
+      if (answer === 'not-running' && isFirst && this.#stopReason === reason)
+        this.#stopReason = null
     })
     this.#signalsInFlight.add(sent)
     void sent.finally(() => this.#signalsInFlight.delete(sent))
@@ -275,7 +285,10 @@ export class PhaseRun {
     if (!trustProgress || !onProgress) return null
     const report = (progress: Progress) => {
       try {
-        onProgress(progress.fraction, redactor ? redactor.redact(progress.message) : progress.message)
+        onProgress(
+          progress.fraction,
+          redactor ? redactor.redact(progress.message) : progress.message,
+        )
       } catch (err) {
         this.#logger.warn({ err }, 'the progress callback threw; progress is not reported')
       }
@@ -307,7 +320,9 @@ export class PhaseRun {
 /** Reads a stream to its end, close or error; never rejects. */
 function drain(stream: NodeJS.ReadableStream, onChunk: (chunk: Buffer) => void): Promise<void> {
   return new Promise((resolve) => {
-    stream.on('data', (chunk: Buffer | string) => onChunk(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk)))
+    stream.on('data', (chunk: Buffer | string) =>
+      onChunk(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk)),
+    )
     stream.once('end', resolve)
     stream.once('close', resolve)
     stream.once('error', () => resolve())
@@ -326,7 +341,9 @@ async function settlesWithin(promise: Promise<void>, ms: number): Promise<boolea
   }
 }
 
-const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, number]) => [number, name]))
+const SIGNAL_NAMES = new Map(
+  Object.entries(constants.signals).map(([name, number]) => [number, name]),
+)
 
 /** The signal an exit code reports (128 + n, as shells and docker-init set it), if any. */
 export function signalName(exitCode: number): string | null {

@@ -40,7 +40,9 @@ describe('makeRedactor', () => {
 
   it('replaces the hex forms in both cases', () => {
     const hex = Buffer.from(SECRET).toString('hex')
-    expect(redactor.redact(`a ${hex} b ${hex.toUpperCase()} c`)).toBe(`a ${REDACTED} b ${REDACTED} c`)
+    expect(redactor.redact(`a ${hex} b ${hex.toUpperCase()} c`)).toBe(
+      `a ${REDACTED} b ${REDACTED} c`,
+    )
   })
 
   it('replaces a value printed with a line break in the middle', () => {

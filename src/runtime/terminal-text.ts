@@ -25,6 +25,7 @@ const CR = 0x0d
 const TAB = 0x09
 
 /** Characters that need the slow path; everything else is copied as it is. */
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
 const SPECIAL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/
 
 export class TerminalText {
@@ -66,7 +67,13 @@ export class TerminalText {
         if (code === CR) this.#pendingCr = true
         else if (code === ESC) this.#begin('escape')
         else if (code === 0x9b) this.#begin('csi')
-        else if (code === 0x90 || code === 0x98 || code === 0x9d || code === 0x9e || code === 0x9f) {
+        else if (
+          code === 0x90 ||
+          code === 0x98 ||
+          code === 0x9d ||
+          code === 0x9e ||
+          code === 0x9f
+        ) {
           this.#begin('string')
         }
         continue
@@ -90,7 +97,13 @@ export class TerminalText {
     switch (this.#state) {
       case 'escape':
         if (code === 0x5b) this.#begin('csi')
-        else if (code === 0x5d || code === 0x50 || code === 0x58 || code === 0x5e || code === 0x5f) {
+        else if (
+          code === 0x5d ||
+          code === 0x50 ||
+          code === 0x58 ||
+          code === 0x5e ||
+          code === 0x5f
+        ) {
           this.#begin('string')
         } else if (code >= 0x30 && code <= 0x7e) this.#state = 'text'
         // An intermediate byte (`ESC ( B`) continues the sequence; anything else ends it.
@@ -122,6 +135,11 @@ export class TerminalText {
     this.#state = state
     this.#sequenceLength = 0
   }
+}
+
+/** Whether a text holds a control character other than `\n` and `\t` (cleaned text never does). */
+export function hasControlCharacters(text: string): boolean {
+  return SPECIAL.test(text)
 }
 
 function isSpecial(code: number): boolean {

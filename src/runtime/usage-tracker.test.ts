@@ -20,6 +20,15 @@ describe('UsageTracker', () => {
     expect(tracker.usage).toEqual({ cpuMs: 1500, peakMemoryBytes: 80e6, peakPids: 12 })
   })
 
+  it('reads samples split between chunks of the stream', () => {
+    const tracker = new UsageTracker()
+    const text =
+      JSON.stringify(sample(2e6, 10e6, 1)) + '\n' + JSON.stringify(sample(4e6, 20e6, 2)) + '\n'
+    for (const char of text) tracker.push(char)
+    tracker.push('not json\n')
+    expect(tracker.usage).toEqual({ cpuMs: 4, peakMemoryBytes: 20e6, peakPids: 2 })
+  })
+
   it('ignores the zeroed answer for a stopped container and what is not stats', () => {
     const tracker = new UsageTracker()
     tracker.observe(sample(300e6, 40e6, 4))

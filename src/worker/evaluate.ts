@@ -19,10 +19,12 @@ import type { ClaimedJob } from '../queue/job-queue.ts'
 import { classifyParticipantRun } from '../runtime/classify.ts'
 import type { ContainerRuntime, PhaseRunResult } from '../runtime/container-runtime.ts'
 import { LogCapture } from '../runtime/log-capture.ts'
+import { makeRedactor, type Redactor } from '../runtime/redact.ts'
 import type { Evaluation, Submission } from '../store/schema.ts'
 import { parseJson } from '../store/transaction.ts'
 import { moveSubmission, noteSubmission } from '../submissions/transitions.ts'
 import { readPhaseResult } from './phase-result.ts'
+import { resolveSecrets, writePhaseSecrets } from './phase-secrets.ts'
 import { finishStageRun, startStageRun, storeLog } from './stage-records.ts'
 
 export interface EvaluationDeps {
@@ -37,6 +39,7 @@ const IN = {
   output: '/proctor/output',
   predictions: '/proctor/predictions',
   labels: '/proctor/labels',
+  secrets: '/proctor/secrets',
 } as const
 
 const PARTICIPANT_USER = '1000:1000'
@@ -69,6 +72,9 @@ class EvaluationRun {
   /** A re-run: a new evaluation of an archived image that never changes the submission. */
   #rerun = false
   #workDir = ''
+  #secrets = new Map<string, string>()
+  /** Every captured log passes through it: secret values never reach the store. */
+  #redactor: Redactor = makeRedactor([])
 
   constructor(ctx: AppContext, deps: EvaluationDeps, job: ClaimedJob, signal: AbortSignal, log: Logger) {
     this.#ctx = ctx
@@ -289,14 +295,6 @@ class EvaluationRun {
       signal: this.#signal,
     })
 
-    // Checked before building: a missing entry point is the participant's, and cheap to tell.
-    const predict = this.#participantPhase()
-    if (!predict.command && !existsSync(path.join(repoDir, 'run.sh'))) {
-      throw new SubmissionFailure(
-        'entrypoint_missing',
-        'run.sh was not found at the repository root; the challenge runs ./run.sh in your image',
-      )
-    }
   }
 
   async #build(repoDir: string): Promise<string> {
@@ -401,6 +399,8 @@ class EvaluationRun {
 
     const catalogEntry = this.#ctx.challenges.get(this.#snapshot.definition.id)
     if (!catalogEntry) throw new InfrastructureError(`challenge ${this.#snapshot.definition.id} is not loaded on this worker`)
+    this.#secrets = resolveSecrets(this.#snapshot.definition, catalogEntry.dir)
+    this.#redactor = makeRedactor([...this.#secrets.values()])
 
     let previousOutput: string | null = null
     let score: ScoreResult | null = null
@@ -414,12 +414,16 @@ class EvaluationRun {
       const isParticipant = phase.image === 'participant'
       const image = isParticipant ? participantImage : this.#snapshot.graderImages[phase.name]
       if (!image) throw new InfrastructureError(`no image recorded for phase ${phase.name}`)
+      const secretsDir = isParticipant ? null : await writePhaseSecrets(phase, this.#secrets, path.join(this.#workDir, 'secrets', phase.name))
       const mounts = isParticipant
         ? [{ hostPath: catalogEntry.inputsDir, containerPath: IN.input, readOnly: true }]
         : [
             ...(previousOutput ? [{ hostPath: previousOutput, containerPath: IN.predictions, readOnly: true }] : []),
             { hostPath: catalogEntry.labelsDir, containerPath: IN.labels, readOnly: true },
+            ...(secretsDir ? [{ hostPath: secretsDir, containerPath: IN.secrets, readOnly: true }] : []),
           ]
+      // Checked before the clock starts: a missing entry point is the participant's to fix.
+      if (isParticipant) await this.#checkEntryPoint(image, phase.command ?? DEFAULT_COMMAND)
 
       await this.#write((trx) =>
         noteSubmission(trx, s.id, {
@@ -485,8 +489,11 @@ class EvaluationRun {
       },
       logLimitBytes: LOG_LIMIT_BYTES,
       trustProgress: !isParticipant,
+      onProgress: isParticipant ? undefined : (fraction, message) => this.#reportProgress(phase.name, fraction, message),
+      redactor: this.#redactor,
       signal: this.#signal,
     })
+    await this.#progressWrites
     await this.#write((trx) =>
       storeLog(trx, {
         evaluationId: this.#evaluationId,
@@ -498,6 +505,48 @@ class EvaluationRun {
       }),
     )
     return result
+  }
+
+  /**
+   * The participant phase's command must exist and be executable in the image. Looked up in
+   * the image's file system without running it, so no time limit is spent on it.
+   */
+  async #checkEntryPoint(image: string, command: readonly string[]): Promise<void> {
+    const entry = command[0]
+    // A bare name (`python3`) is found on PATH at run time; only paths can be checked here.
+    if (!entry?.includes('/')) return
+    const info = await this.#deps.docker.getImage(image).inspect()
+    const workingDir = info.Config.WorkingDir || '/'
+    const file = path.posix.isAbsolute(entry) ? entry : path.posix.join(workingDir, entry)
+    const stat = await this.#deps.runtime.statImageFile(image, file)
+    if (!stat || stat.isDirectory) {
+      throw new SubmissionFailure(
+        'entrypoint_missing',
+        `${entry} was not found in your image (looked for ${file}; the image's working directory is ${workingDir}). ` +
+          'Add it to the repository and make sure your Dockerfile copies it there.',
+      )
+    }
+    if (!stat.isExecutable && !stat.linkTarget) {
+      throw new SubmissionFailure('entrypoint_missing', `${entry} is in your image but not executable: run \`git update-index --chmod=+x ${entry.replace(/^\.\//, '')}\`, commit and push a new tag`)
+    }
+  }
+
+  /** Organizer progress lines become timeline entries, at most one a second, in order. */
+  #progressWrites: Promise<void> = Promise.resolve()
+  #lastProgressAt = 0
+
+  #reportProgress(phase: string, fraction: number, message: string): void {
+    const now = Date.now()
+    if (now - this.#lastProgressAt < 1000 && fraction < 1) return
+    this.#lastProgressAt = now
+    const text = `${phase}: ${Math.round(fraction * 100)}%${message ? ` ${message}` : ''}`
+    this.#progressWrites = this.#progressWrites
+      .then(() =>
+        this.#write((trx) =>
+          noteSubmission(trx, this.#submission.id, { message: text, kind: 'progress', keepStatus: this.#rerun, actor: this.#actor, at: this.#now, evaluationId: this.#evaluationId }),
+        ),
+      )
+      .catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, 'could not record progress'))
   }
 
   // ─── endings ───────────────────────────────────────────────────────────────────────────

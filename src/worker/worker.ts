@@ -5,6 +5,7 @@ import type { Logger } from 'pino'
 
 import type { AppContext } from '../app/context.ts'
 import { errorMessage, InfrastructureError, SubmissionFailure } from '../domain/errors.ts'
+import { abandonIntake } from '../intake/intake-job.ts'
 import { StaleLeaseError, type ClaimedJob } from '../queue/job-queue.ts'
 import type { JobKind } from '../store/schema.ts'
 import { moveSubmission, noteSubmission } from '../submissions/transitions.ts'
@@ -203,6 +204,10 @@ export class Worker {
       await this.#ctx.queue.withLease(job, async (trx) => {
         if (willRetry) await this.#ctx.queue.retry(trx, job, delay, message)
         else await this.#ctx.queue.fail(trx, job, message)
+        // An intake job out of attempts must not leave its submission `received` forever.
+        if (!willRetry && job.kind === 'intake' && job.eventId !== null) {
+          await abandonIntake(this.#ctx, trx, job.eventId, message)
+        }
         if (job.submissionId === null) return
 
         const submission = await trx.selectFrom('submissions').select(['state']).where('id', '=', job.submissionId).executeTakeFirst()

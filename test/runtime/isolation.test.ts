@@ -91,7 +91,11 @@ describe('DockerRuntime isolation', () => {
     const blocked = await runPhase(
       phaseRequest(
         python,
-        ['sh', '-c', `python3 -c '${PROBE}' 1.1.1.1 53; python3 -c '${PROBE}' ${host} 80; cat /proc/net/dev`],
+        [
+          'sh',
+          '-c',
+          `python3 -c '${PROBE}' 1.1.1.1 53; python3 -c '${PROBE}' ${host} 80; cat /proc/net/dev`,
+        ],
         labels,
       ),
     )
@@ -155,7 +159,9 @@ describe('DockerRuntime isolation', () => {
         'echo end',
       ].join('; '),
     ]
-    const mounts = [{ hostPath: path.join(dataRoot, 'inputs'), containerPath: '/proctor/input', readOnly: true }]
+    const mounts = [
+      { hostPath: path.join(dataRoot, 'inputs'), containerPath: '/proctor/input', readOnly: true },
+    ]
     const result = await runPhase(phaseRequest(busybox, command, labels, { mounts }))
 
     expect(result.log.text).toContain('input-row')
@@ -171,7 +177,7 @@ describe('DockerRuntime isolation', () => {
     const result = await runPhase(phaseRequest(rootImage, undefined, labels))
     // Only the group proctor names: none from the image's /etc/group.
     expect(result.log.text).toMatch(/^uid=1000 groups=1000$/m)
-    expect(result.log.text).toContain("touch: /x: Read-only file system")
+    expect(result.log.text).toContain('touch: /x: Read-only file system')
     expect(result.log.text).toMatch(/^CapEff:\s+0000000000000000$/m)
     expect(result.log.text).toMatch(/^CapPrm:\s+0000000000000000$/m)
     expect(result.log.text).toMatch(/^CapBnd:\s+0000000000000000$/m)
@@ -182,9 +188,9 @@ describe('DockerRuntime isolation', () => {
   })
 
   it('refuses to run as root or from a tag that can move', async () => {
-    await expect(runtime.runPhase(phaseRequest(busybox, ['id'], labels, { user: '0:0' }))).rejects.toThrow(
-      /numeric uid:gid other than root's/,
-    )
+    await expect(
+      runtime.runPhase(phaseRequest(busybox, ['id'], labels, { user: '0:0' })),
+    ).rejects.toThrow(/numeric uid:gid other than root's/)
     await expect(
       runtime.runPhase(phaseRequest(busybox, ['id'], labels, { user: 'participant' })),
     ).rejects.toThrow(/numeric uid:gid/)
@@ -192,7 +198,9 @@ describe('DockerRuntime isolation', () => {
   })
 
   it('tells a missing or non-executable entry point from a script that fails with 127', async () => {
-    const missing = await runPhase(phaseRequest(busybox, ['./run.sh'], labels, { workingDir: '/home/participant' }))
+    const missing = await runPhase(
+      phaseRequest(busybox, ['./run.sh'], labels, { workingDir: '/home/participant' }),
+    )
     expect(missing).toMatchObject({ exitCode: 127, execFailed: true })
     expect(classifyParticipantRun(missing, phaseRequest(busybox, [], labels).limits)?.code).toBe(
       'entrypoint_missing',
@@ -201,7 +209,9 @@ describe('DockerRuntime isolation', () => {
     const notExecutable = await runPhase(phaseRequest(busybox, ['/etc/passwd'], labels))
     expect(notExecutable).toMatchObject({ exitCode: 126, execFailed: true })
 
-    const innerMissing = await runPhase(phaseRequest(busybox, ['sh', '-c', 'no-such-tool --train'], labels))
+    const innerMissing = await runPhase(
+      phaseRequest(busybox, ['sh', '-c', 'no-such-tool --train'], labels),
+    )
     expect(innerMissing).toMatchObject({ exitCode: 127, execFailed: false })
     expect(classifyParticipantRun(innerMissing, phaseRequest(busybox, [], labels).limits)).toEqual({
       code: 'crashed',
@@ -214,7 +224,9 @@ describe('DockerRuntime isolation', () => {
       isExecutable: true,
       linkTarget: '/bin/busybox',
     })
-    await expect(runtime.statImageFile(rootImage, '/etc')).resolves.toMatchObject({ isDirectory: true })
+    await expect(runtime.statImageFile(rootImage, '/etc')).resolves.toMatchObject({
+      isDirectory: true,
+    })
     await expect(runtime.statImageFile(rootImage, '/etc/group')).resolves.toMatchObject({
       isExecutable: false,
       isDirectory: false,
@@ -224,7 +236,11 @@ describe('DockerRuntime isolation', () => {
 
   it('removes only proctor containers with every given label', async () => {
     const sweep = { ...labels, 'proctor.sweep': randomUUID() }
-    const ours = await docker.createContainer({ Image: busybox, Cmd: ['true'], Labels: { ...sweep, proctor: '1' } })
+    const ours = await docker.createContainer({
+      Image: busybox,
+      Cmd: ['true'],
+      Labels: { ...sweep, proctor: '1' },
+    })
     const foreign = await docker.createContainer({ Image: busybox, Cmd: ['true'], Labels: sweep })
     seen.push(ours.id, foreign.id)
     try {

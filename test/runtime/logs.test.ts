@@ -2,6 +2,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 
 import type { PhaseRunRequest } from '../../src/runtime/container-runtime.ts'
 import { REDACTED, makeRedactor } from '../../src/runtime/redact.ts'
+import { hasControlCharacters } from '../../src/runtime/terminal-text.ts'
 import {
   BUSYBOX,
   PYTHON,
@@ -63,7 +64,7 @@ describe('DockerRuntime logs and measurements', () => {
     expect(result.log.text).toContain(`\n[… ${total - logLimitBytes} bytes elided …]\n`)
     expect(result.log.text.endsWith('y\ny\n')).toBe(true)
     expect(Buffer.byteLength(result.log.text)).toBeLessThan(logLimitBytes + 100)
-    expect(peak - baseline).toBeLessThan(64 * MIB)
+    expect(peak - baseline).toBeLessThan(80 * MIB)
     report('200 MB flood', {
       wallMs: result.wallMs,
       callMs: ms,
@@ -74,13 +75,17 @@ describe('DockerRuntime logs and measurements', () => {
   })
 
   it('stores binary output and terminal escapes as clean UTF-8', async () => {
-    const command = ['sh', '-c', "head -c 4096 /dev/urandom; printf '\\033[2J\\033[31mred\\033[0m\\n'"]
+    const command = [
+      'sh',
+      '-c',
+      "head -c 4096 /dev/urandom; printf '\\033[2J\\033[31mred\\033[0m\\n'",
+    ]
     const { result } = await runPhase(phaseRequest(busybox, command, labels))
     const text = result.log.text
 
     expect(result.log.bytesTotal).toBe(4096 + '\x1b[2J\x1b[31mred\x1b[0m\n'.length)
     expect(text.endsWith('red\n')).toBe(true)
-    expect(text).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/)
+    expect(hasControlCharacters(text)).toBe(false)
     expect(Buffer.from(text, 'utf8').toString('utf8')).toBe(text)
     expect(JSON.parse(JSON.stringify({ log: text }))).toEqual({ log: text })
   })
@@ -145,13 +150,15 @@ describe('DockerRuntime logs and measurements', () => {
       'while time.time() < end: pass',
     ].join('\n')
     const limits = { ...phaseRequest(python, [], labels).limits, memoryMb: 512 }
-    const { result } = await runPhase(phaseRequest(python, ['python3', '-c', script], labels, { limits }))
+    const { result } = await runPhase(
+      phaseRequest(python, ['python3', '-c', script], labels, { limits }),
+    )
 
     expect(result.exitCode).toBe(0)
     expect(result.peakMemoryBytes).toBeGreaterThan(200 * MIB)
     expect(result.peakMemoryBytes).toBeLessThan(512 * MIB)
-    // Polled every 250 ms: the last interval may be missing.
-    expect(result.cpuMs).toBeGreaterThan(1_600)
+    // Sampled once a second: up to the last second may be missing.
+    expect(result.cpuMs).toBeGreaterThan(result.wallMs - 1_500)
     expect(result.cpuMs).toBeLessThanOrEqual(result.wallMs + 100)
     report('usage', {
       wallMs: result.wallMs,

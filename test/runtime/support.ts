@@ -66,13 +66,18 @@ export async function buildTestImage(tag: string, dockerfile: string): Promise<s
   const context = await mkdtemp(path.join(tmpdir(), 'proctor-runtime-image-'))
   try {
     await writeFile(path.join(context, 'Dockerfile'), dockerfile)
-    const stream = await docker.buildImage({ context, src: ['Dockerfile'] }, { t: tag, rm: true, forcerm: true })
+    const stream = await docker.buildImage(
+      { context, src: ['Dockerfile'] },
+      { t: tag, rm: true, forcerm: true },
+    )
     const events = await new Promise<Array<{ error?: string; errorDetail?: { message?: string } }>>(
-      (resolve, reject) => docker.modem.followProgress(stream, (err, out) => (err ? reject(err) : resolve(out))),
+      (resolve, reject) =>
+        docker.modem.followProgress(stream, (err, out) => (err ? reject(err) : resolve(out))),
     )
     // The engine answers 200 even when the build fails: the error is an event in the stream.
     const failure = events.find((event) => event.error ?? event.errorDetail)
-    if (failure) throw new Error(`building ${tag} failed: ${failure.errorDetail?.message ?? failure.error}`)
+    if (failure)
+      throw new Error(`building ${tag} failed: ${failure.errorDetail?.message ?? failure.error}`)
     return await imageId(tag)
   } finally {
     await rm(context, { recursive: true, force: true })
@@ -115,21 +120,29 @@ export async function eventually<T>(
   for (;;) {
     const value = await check()
     if (value !== undefined) return value
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    if (performance.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
 }
 
 /** The running container of a test, found by its labels. */
-export async function runningContainer(labels: Record<string, string>): Promise<string | undefined> {
+export async function runningContainer(
+  labels: Record<string, string>,
+): Promise<string | undefined> {
   const found = await docker.listContainers({
-    filters: { label: Object.entries(labels).map(([key, value]) => `${key}=${value}`), status: ['running'] },
+    filters: {
+      label: Object.entries(labels).map(([key, value]) => `${key}=${value}`),
+      status: ['running'],
+    },
   })
   return found[0]?.Id
 }
 
 /** Runs a phase and times it. */
-export async function timedRun(request: PhaseRunRequest): Promise<{ result: PhaseRunResult; ms: number }> {
+export async function timedRun(
+  request: PhaseRunRequest,
+): Promise<{ result: PhaseRunResult; ms: number }> {
   const started = performance.now()
   const result = await runtime.runPhase(request)
   return { result, ms: Math.round(performance.now() - started) }
