@@ -13,7 +13,7 @@ cd "$PROCTOR_ROOT"
 # may lack; the services and base-image scripts run them by name.
 case ":$PATH:" in *:/usr/sbin:*) ;; *) export PATH=$PATH:/usr/sbin:/sbin ;; esac
 
-APT_PACKAGES=(docker.io docker-registry postgresql debootstrap busybox-static python3-venv git curl
+APT_PACKAGES=(docker.io docker-registry postgresql debootstrap busybox-static python3-venv git curl runsc
   iptables ca-certificates make g++)
 REQUIREMENTS=scripts/repo2docker-requirements.txt
 NPM_STAMP=node_modules/.proctor-setup

@@ -98,7 +98,11 @@ export function buildCreateOptions(request: PhaseRunRequest): Docker.ContainerCr
       Memory: memory,
       MemorySwap: memory,
       NanoCpus: Math.round(limits.cpus * 1e9),
-      PidsLimit: limits.pids,
+      // Under gVisor the engine's pids limit counts the sandbox's own threads, and a fork bomb
+      // that reaches it kills the sandbox itself (exit 2) rather than failing the guest's
+      // fork. runsc phases therefore rely on the memory and CPU limits, which hold a fork
+      // bomb inside the sandbox (test/runtime/limits.test.ts).
+      PidsLimit: request.runtime === 'runsc' ? 0 : limits.pids,
       ReadonlyRootfs: true,
       // The only writable place besides the output folder; its pages count against Memory.
       // exec is allowed: the image is the participant's own, so noexec protects nothing and
