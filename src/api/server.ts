@@ -2,12 +2,17 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { ZodError } from 'zod'
 
 import type { AppContext } from '../app/context.ts'
+import { dashboardRoutes } from '../dashboard/dashboard-routes.ts'
 import { BadRequestError, ProctorError } from '../domain/errors.ts'
 import { hookRoutes } from '../intake/hook-routes.ts'
+import { archiveRoutes } from './archive-routes.ts'
+import { metricsRoutes } from '../metrics/metrics-routes.ts'
+import { adminRoutes } from './admin-routes.ts'
 import { bearerAuth } from './auth.ts'
 import { leaderboardRoutes } from './leaderboard-routes.ts'
 import { outboxRoutes } from './outbox-routes.ts'
 import { rerunRoutes } from './rerun-routes.ts'
+import { streamRoutes } from './stream-routes.ts'
 import { submissionRoutes } from './submission-routes.ts'
 import { tokenRoutes } from './token-routes.ts'
 
@@ -38,10 +43,13 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
   })
 
   app.get('/health', async () => ({ ok: true }))
+  // Before the hook routes: its onSend hook counts their answers.
+  metricsRoutes(app, ctx)
 
   await app.register(hookRoutes, { ctx })
+  await app.register(dashboardRoutes, { ctx })
   // Leaderboards authenticate themselves: some are public.
-  await app.register(async (boards) => leaderboardRoutes(boards, ctx))
+  await app.register((boards) => Promise.resolve(leaderboardRoutes(boards, ctx)))
 
   await app.register(async (api) => {
     api.addHook('onRequest', bearerAuth(ctx.config, ctx.store.db))
@@ -49,6 +57,9 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
     rerunRoutes(api, ctx)
     tokenRoutes(api, ctx)
     outboxRoutes(api, ctx)
+    archiveRoutes(api, ctx)
+    streamRoutes(api, ctx)
+    adminRoutes(api, ctx)
   })
 
   return app

@@ -5,6 +5,8 @@ import type { AppContext } from '../app/context.ts'
 import { SUBMISSION_STATES } from '../domain/states.ts'
 import { quotaStatus } from '../quota/charges.ts'
 import { parseWindow } from '../quota/window.ts'
+import { canSeeSubmission, visibleSubmissionsFilter } from './auth.ts'
+import { logPolicyFor } from './log-policy.ts'
 import { submissionDetail, submissionSummary } from './submission-view.ts'
 
 const idParams = z.object({ id: z.coerce.number().int().positive() })
@@ -37,7 +39,12 @@ export function submissionRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.get('/api/submissions', async (request) => {
     const query = listQuery.parse(request.query)
-    let select = db.selectFrom('submissions').selectAll().orderBy('id', 'desc').limit(query.limit)
+    let select = db
+      .selectFrom('submissions')
+      .selectAll()
+      .where(visibleSubmissionsFilter(request.caller))
+      .orderBy('id', 'desc')
+      .limit(query.limit)
     if (query.challenge) select = select.where('challenge_id', '=', query.challenge)
     if (query.state) select = select.where('state', '=', query.state)
     if (query.before) select = select.where('id', '<', query.before)
@@ -48,14 +55,22 @@ export function submissionRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get('/api/submissions/:id', async (request, reply) => {
     const { id } = idParams.parse(request.params)
     const submission = await db.selectFrom('submissions').selectAll().where('id', '=', id).executeTakeFirst()
-    if (!submission) return reply.code(404).send({ error: 'not_found', message: `no submission ${id}` })
+    // A submission the caller may not see answers exactly like one that does not exist.
+    if (!submission || !canSeeSubmission(request.caller, submission)) {
+      return reply.code(404).send({ error: 'not_found', message: `no submission ${id}` })
+    }
     return submissionDetail(db, submission)
   })
 
   app.get('/api/submissions/:id/logs', async (request, reply) => {
     const { id } = idParams.parse(request.params)
+    const submission = await db.selectFrom('submissions').selectAll().where('id', '=', id).executeTakeFirst()
+    if (!submission || !canSeeSubmission(request.caller, submission)) {
+      return reply.code(404).send({ error: 'not_found', message: `no submission ${id}` })
+    }
     const evaluations = await db.selectFrom('evaluations').select(['id', 'number']).where('submission_id', '=', id).execute()
     if (evaluations.length === 0) return reply.code(404).send({ error: 'not_found', message: `no evaluations for submission ${id}` })
+    const policy = logPolicyFor(request.caller, submission)
     const logs = await db
       .selectFrom('logs')
       .selectAll()
@@ -63,20 +78,29 @@ export function submissionRoutes(app: FastifyInstance, ctx: AppContext): void {
       .orderBy('id')
       .execute()
     return {
-      logs: logs.map((l) => ({
-        evaluation: evaluations.find((e) => e.id === l.evaluation_id)?.number,
-        stage: l.stage,
-        text: l.content,
-        bytesTotal: Number(l.bytes_total),
-        bytesElided: Number(l.bytes_elided),
-      })),
+      logs: logs.flatMap((l) => {
+        const shown = policy(l.stage, l.content)
+        if (shown === null) return []
+        return [
+          {
+            evaluation: evaluations.find((e) => e.id === l.evaluation_id)?.number,
+            stage: l.stage,
+            text: shown,
+            bytesTotal: Number(l.bytes_total),
+            bytesElided: Number(l.bytes_elided),
+          },
+        ]
+      }),
     }
   })
 
   app.get('/api/events/:id', async (request, reply) => {
     const { id } = idParams.parse(request.params)
     const event = await db.selectFrom('hook_events').selectAll().where('id', '=', id).executeTakeFirst()
-    if (!event) return reply.code(404).send({ error: 'not_found', message: `no hook event ${id}` })
+    // Hook events are operators' business: they name projects and pushers.
+    if (!event || !['operator', 'platform'].includes(request.caller?.scope ?? '')) {
+      return reply.code(404).send({ error: 'not_found', message: `no hook event ${id}` })
+    }
     return {
       id: event.id,
       forge: event.forge,

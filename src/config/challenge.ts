@@ -81,6 +81,11 @@ export const challengeSchema = z
     description: z.string().optional(),
     tagPattern: z.string().default('*'),
     acceptSubmissions: z.boolean().default(true),
+    /**
+     * The organizer's own baseline: a repository folder (relative to this file) that
+     * `proctor challenge test` submits through the real path before the challenge opens.
+     */
+    baseline: z.string().optional(),
     rounds: z.array(roundSchema).default([]),
     afterLastRound: z.enum(['refuse', 'post-challenge']).default('refuse'),
     quota: quotaSchema.prefault({}),

@@ -6,6 +6,7 @@ import { z } from 'zod'
 
 import { ProctorError } from '../domain/errors.ts'
 import { forgeFeedbackSchema } from '../feedback/feedback-config.ts'
+import { alertsConfigSchema } from '../metrics/alerts-config.ts'
 import { platformConfigSchema } from '../platform/platform-config.ts'
 
 /**
@@ -91,6 +92,8 @@ export const proctorConfigSchema = z.object({
     .prefault({}),
   docker: z.object({ socketPath: z.string().optional() }).prefault({}),
   log: z.object({ level: z.string().default('info'), pretty: z.boolean().default(false) }).prefault({}),
+  /** Conditions an operator must hear about (src/metrics/alerts-config.ts). */
+  alerts: alertsConfigSchema.prefault({}),
 })
 
 export type ProctorConfig = z.infer<typeof proctorConfigSchema>

@@ -4,10 +4,9 @@ import path from 'node:path'
 
 import { createApp } from '../app/create-app.ts'
 import { createLogger } from '../app/logger.ts'
-import { formatSubmission, type SubmissionView } from '../cli/format.ts'
 import { loadConfigFile } from '../config/proctor-config.ts'
-import { isTerminal, type SubmissionState } from '../domain/states.ts'
-import { gitlabTagPushBody, pushParticipantTag } from './participant-repo.ts'
+import { submitAndFollow } from './drive.ts'
+import { pushParticipantTag } from './participant-repo.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '../..')
 
@@ -41,58 +40,17 @@ export async function runDemo(options: { config?: string; keep?: boolean; verbos
     const pushed = await pushParticipantTag({ gitRoot, gitUrl, projectPath, sourceDir: path.join(ROOT, 'examples/participants/iris'), tag })
     say(`alice pushed tag ${tag} (commit ${pushed.commit.slice(0, 12)}) to ${gitUrl}/${projectPath}.git`)
 
-    const body = gitlabTagPushBody({
-      baseUrl: forge.baseUrl,
+    const submission = await submitAndFollow({
+      address: address ?? '',
+      apiToken: process.env.PROCTOR_DEMO_API_TOKEN ?? '',
+      forge: { id: forge.id, baseUrl: forge.baseUrl, hookSecret: process.env.PROCTOR_DEMO_HOOK_SECRET ?? '' },
       projectId: 1001,
       projectPath,
       pushed,
       user: { id: 42, username: 'alice', name: 'Alice' },
+      say,
     })
-    const hook = await fetch(`${address}/hooks/${forge.id}`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'x-gitlab-event': 'System Hook',
-        'x-gitlab-token': process.env.PROCTOR_DEMO_HOOK_SECRET,
-        'idempotency-key': randomBytes(16).toString('hex'),
-      },
-      body: JSON.stringify(body),
-    })
-    const answer = (await hook.json()) as { eventId?: number; status?: string; message?: string }
-    say(`GitLab System Hook POSTed: HTTP ${hook.status} ${JSON.stringify(answer)}`)
-    if (!answer.eventId) return 1
-
-    const token = process.env.PROCTOR_DEMO_API_TOKEN
-    const api = async <T>(p: string): Promise<T> => {
-      const response = await fetch(`${address}${p}`, { headers: { authorization: `Bearer ${token}` } })
-      return (await response.json()) as T
-    }
-
-    let submissionId: number | null = null
-    let lastState: SubmissionState | null = null
-    let lastDetail = ''
-    const deadline = Date.now() + 15 * 60_000
-    while (Date.now() < deadline) {
-      if (submissionId === null) {
-        submissionId = (await api<{ submissionId: number | null }>(`/api/events/${answer.eventId}`)).submissionId
-      }
-      if (submissionId !== null) {
-        const s = await api<SubmissionView>(`/api/submissions/${submissionId}`)
-        if (s.state !== lastState || s.statusDetail !== lastDetail) {
-          say(`  ${new Date().toISOString()}  ${s.state.padEnd(10)}  ${s.statusDetail}`)
-          lastState = s.state as SubmissionState
-          lastDetail = s.statusDetail
-        }
-        if (isTerminal(s.state as SubmissionState)) {
-          say('')
-          say(formatSubmission(s))
-          return s.state === 'scored' ? 0 : 1
-        }
-      }
-      await new Promise((resolve) => setTimeout(resolve, 200))
-    }
-    say('the submission did not finish within 15 minutes; see the log above')
-    return 1
+    return submission?.state === 'scored' ? 0 : 1
   } finally {
     await app.close()
   }

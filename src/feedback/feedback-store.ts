@@ -42,7 +42,12 @@ export class FeedbackStore {
   }
 
   /** `digest` null: the issue's text is not known to be current (found by search). */
-  async issueCreated(record: FeedbackRecord, iid: number, digest: string | null, at: Date | null): Promise<void> {
+  async issueCreated(
+    record: FeedbackRecord,
+    iid: number,
+    digest: string | null,
+    at: Date | null,
+  ): Promise<void> {
     await this.#update(record, {
       issue_iid: iid,
       issue_state: 'created',
@@ -59,6 +64,10 @@ export class FeedbackStore {
     record: FeedbackRecord,
     set: Partial<Omit<FeedbackRecord, 'id' | 'submission_id' | 'forge'>>,
   ): Promise<void> {
-    await reportingDb(this.#store.db).updateTable('forge_feedback').set(set).where('id', '=', record.id).execute()
+    await reportingDb(this.#store.db)
+      .updateTable('forge_feedback')
+      .set(set)
+      .where('id', '=', record.id)
+      .execute()
   }
 }

@@ -34,7 +34,10 @@ export function forgeFeedbackTargets(
       )
     }
     if (forge.kind !== 'gitlab') {
-      deps.log.warn({ forge: forge.id, kind: forge.kind }, 'forge feedback is implemented for GitLab only; this forge gets none')
+      deps.log.warn(
+        { forge: forge.id, kind: forge.kind },
+        'forge feedback is implemented for GitLab only; this forge gets none',
+      )
       continue
     }
     targets.push(new GitlabFeedback(forge, deps))

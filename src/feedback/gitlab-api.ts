@@ -33,7 +33,13 @@ export class GitlabApi {
   async setCommitStatus(
     projectId: string,
     sha: string,
-    status: { state: CommitStatusState; name: string; ref: string; description: string; targetUrl: string | null },
+    status: {
+      state: CommitStatusState
+      name: string
+      ref: string
+      description: string
+      targetUrl: string | null
+    },
     signal: AbortSignal,
   ): Promise<'set' | 'already'> {
     const response = await this.#send(
@@ -48,8 +54,12 @@ export class GitlabApi {
       },
       signal,
     )
-    if (response.status === 400 && /cannot transition status/i.test(responseMessage(response))) return 'already'
-    expectSuccess(response, `setting the commit status of ${sha.slice(0, 12)} in project ${projectId}`)
+    if (response.status === 400 && /cannot transition status/i.test(responseMessage(response)))
+      return 'already'
+    expectSuccess(
+      response,
+      `setting the commit status of ${sha.slice(0, 12)} in project ${projectId}`,
+    )
     return 'set'
   }
 
@@ -61,14 +71,23 @@ export class GitlabApi {
     const response = await this.#send(
       'POST',
       `/projects/${encodeURIComponent(projectId)}/issues`,
-      { title: issue.title, description: issue.description, ...(issue.labels.length ? { labels: issue.labels.join(',') } : {}) },
+      {
+        title: issue.title,
+        description: issue.description,
+        ...(issue.labels.length ? { labels: issue.labels.join(',') } : {}),
+      },
       signal,
     )
     expectSuccess(response, `opening an issue in project ${projectId}`)
     return issueIid(response, `opening an issue in project ${projectId}`)
   }
 
-  async editIssue(projectId: string, iid: number, description: string, signal: AbortSignal): Promise<void> {
+  async editIssue(
+    projectId: string,
+    iid: number,
+    description: string,
+    signal: AbortSignal,
+  ): Promise<void> {
     const response = await this.#send(
       'PUT',
       `/projects/${encodeURIComponent(projectId)}/issues/${iid}`,
@@ -79,16 +98,32 @@ export class GitlabApi {
   }
 
   /** The iid of the project's issue with exactly this title, if there is one. */
-  async findIssueByTitle(projectId: string, title: string, signal: AbortSignal): Promise<number | null> {
+  async findIssueByTitle(
+    projectId: string,
+    title: string,
+    signal: AbortSignal,
+  ): Promise<number | null> {
     const query = new URLSearchParams({ search: title, in: 'title', per_page: '100' })
-    const response = await this.#send('GET', `/projects/${encodeURIComponent(projectId)}/issues?${query}`, undefined, signal)
+    const response = await this.#send(
+      'GET',
+      `/projects/${encodeURIComponent(projectId)}/issues?${query.toString()}`,
+      undefined,
+      signal,
+    )
     expectSuccess(response, `searching the issues of project ${projectId}`)
-    const issues = Array.isArray(response.json) ? (response.json as { iid?: unknown; title?: unknown }[]) : []
+    const issues = Array.isArray(response.json)
+      ? (response.json as { iid?: unknown; title?: unknown }[])
+      : []
     const match = issues.find((i) => i.title === title && typeof i.iid === 'number')
     return match ? (match.iid as number) : null
   }
 
-  #send(method: 'GET' | 'POST' | 'PUT', path: string, body: Record<string, unknown> | undefined, signal: AbortSignal): Promise<HttpResponse> {
+  #send(
+    method: 'GET' | 'POST' | 'PUT',
+    path: string,
+    body: Record<string, unknown> | undefined,
+    signal: AbortSignal,
+  ): Promise<HttpResponse> {
     return sendHttp({
       method,
       url: `${this.#options.apiUrl.replace(/\/+$/, '')}${path}`,

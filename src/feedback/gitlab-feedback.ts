@@ -108,7 +108,11 @@ export class GitlabFeedback implements OutboxTarget {
     await this.#records.commitStatusSet(record, state, this.#deps.clock.now())
   }
 
-  async #issue(submission: Submission, record: FeedbackRecord, signal: AbortSignal): Promise<DeliveryResult> {
+  async #issue(
+    submission: Submission,
+    record: FeedbackRecord,
+    signal: AbortSignal,
+  ): Promise<DeliveryResult> {
     const view = await loadIssueView(this.#deps.store.db, submission, {
       publicUrl: this.#deps.publicUrl,
       logTailLines: this.#feedback.logTailLines,
@@ -124,10 +128,17 @@ export class GitlabFeedback implements OutboxTarget {
     let knownDigest = record.issue_digest
     if (iid === null) {
       // A create whose answer was lost may have opened the issue: look before opening one.
-      const found = record.issue_state === 'creating' ? await this.#api.findIssueByTitle(project, title, signal) : null
+      const found =
+        record.issue_state === 'creating'
+          ? await this.#api.findIssueByTitle(project, title, signal)
+          : null
       if (found === null) {
         await this.#records.issueCreating(record)
-        const created = await this.#api.createIssue(project, { title, description: body, labels: this.#feedback.labels }, signal)
+        const created = await this.#api.createIssue(
+          project,
+          { title, description: body, labels: this.#feedback.labels },
+          signal,
+        )
         await this.#records.issueCreated(record, created, digest, now)
         this.#deps.log.debug({ submissionId: submission.id, iid: created }, 'issue opened')
         return DELIVERED

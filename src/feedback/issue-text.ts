@@ -11,7 +11,12 @@ export interface IssueView {
   readonly url: string | null
   /** The score, or why it is not shown. */
   readonly score: { shown: true; text: string } | { shown: false; why: string } | null
-  readonly stages: readonly { stage: string; attempt: number; outcome: string | null; wallMs: number | null }[]
+  readonly stages: readonly {
+    stage: string
+    attempt: number
+    outcome: string | null
+    wallMs: number | null
+  }[]
   readonly logTail: { stage: string; text: string } | null
 }
 
@@ -59,7 +64,10 @@ export async function loadIssueView(
   if (submission.score !== null) {
     const hidden = definition?.scoring.hidden === true && !(await isReleased(db, submission))
     score = hidden
-      ? { shown: false, why: 'scores of this challenge are hidden until the organizers release them' }
+      ? {
+          shown: false,
+          why: 'scores of this challenge are hidden until the organizers release them',
+        }
       : { shown: true, text: formatScore(submission, definition) }
   }
 
@@ -83,26 +91,39 @@ export async function loadIssueView(
  */
 export function renderIssue(view: IssueView): string {
   const s = view.submission
-  const lines: string[] = [
+  const lines = [
     `**State:** ${code(s.state)}${s.stage && !isFinal(s.state) ? ` (stage ${code(s.stage)})` : ''}`,
     '',
     `**Tag:** ${code(s.tag)} · **Commit:** ${code(s.commit_sha.slice(0, 12))}${s.challenge_id ? ` · **Challenge:** ${code(s.challenge_id)}` : ''}` +
       (view.url ? ` · [submission page](${view.url})` : ''),
-    '',
-    fence(s.status_detail, 'text'),
   ]
+  // A failure's status detail is its reason's message: shown once, under "Why".
+  if (!s.reason_code) lines.push('', fence(s.status_detail, 'text'))
 
   if (view.score?.shown) lines.push('', `**Score:** ${code(view.score.text)}`)
   else if (view.score) lines.push('', `**Score:** ${view.score.why}`)
 
   if (s.reason_code) {
     const hint = isReasonCode(s.reason_code) ? REASONS[s.reason_code].hint : null
-    lines.push('', '### Why', '', `${code(s.reason_code)}`, '', fence(s.reason_message ?? '', 'text'))
+    lines.push(
+      '',
+      '### Why',
+      '',
+      `${code(s.reason_code)}`,
+      '',
+      fence(s.reason_message ?? '', 'text'),
+    )
     if (hint) lines.push('', `Next step: ${hint}`)
   }
 
   if (view.stages.length > 0) {
-    lines.push('', '### Stages', '', '| stage | attempt | outcome | took |', '| --- | --- | --- | --- |')
+    lines.push(
+      '',
+      '### Stages',
+      '',
+      '| stage | attempt | outcome | took |',
+      '| --- | --- | --- | --- |',
+    )
     for (const stage of view.stages) {
       lines.push(
         `| ${code(stage.stage)} | ${stage.attempt} | ${stage.outcome ? code(stage.outcome) : 'running'} | ${stage.wallMs === null ? '–' : formatDuration(stage.wallMs)} |`,
@@ -111,7 +132,12 @@ export function renderIssue(view: IssueView): string {
   }
 
   if (view.logTail) {
-    lines.push('', `### Log of ${code(view.logTail.stage)} (last lines)`, '', fence(view.logTail.text, 'text'))
+    lines.push(
+      '',
+      `### Log of ${code(view.logTail.stage)} (last lines)`,
+      '',
+      fence(view.logTail.text, 'text'),
+    )
   }
 
   lines.push('', `<sub>Kept up to date by proctor. State since ${s.state_changed_at}.</sub>`, '')
@@ -139,7 +165,9 @@ async function isReleased(db: Executor, submission: Submission): Promise<boolean
 function formatScore(submission: Submission, definition: ChallengeDefinition | null): string {
   const decimals = definition?.scoring.decimals ?? 4
   const main = (submission.score ?? 0).toFixed(decimals)
-  return submission.score_secondary === null ? main : `${main} (secondary ${submission.score_secondary.toFixed(decimals)})`
+  return submission.score_secondary === null
+    ? main
+    : `${main} (secondary ${submission.score_secondary.toFixed(decimals)})`
 }
 
 function isFinal(state: string): boolean {

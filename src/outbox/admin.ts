@@ -70,7 +70,11 @@ export type RetryResult =
  * delivered: sending this one now would put an older state after a newer one (say,
  * `evaluating` after `scored`). The later message already told the target where things are.
  */
-export async function retryDeadMessage(store: Store, id: number, clock: Clock): Promise<RetryResult> {
+export async function retryDeadMessage(
+  store: Store,
+  id: number,
+  clock: Clock,
+): Promise<RetryResult> {
   return store.db.transaction().execute(async (trx) => {
     const rdb = reportingDb(trx)
     const now = clock.now().toISOString()
@@ -79,7 +83,11 @@ export async function retryDeadMessage(store: Store, id: number, clock: Clock): 
     const row = await select.executeTakeFirst()
     if (!row) return { ok: false, reason: 'not_found', message: `no outbox message ${id}` }
     if (row.state !== 'dead') {
-      return { ok: false, reason: 'not_dead', message: `outbox message ${id} is ${row.state}, not dead; only dead messages are retried` }
+      return {
+        ok: false,
+        reason: 'not_dead',
+        message: `outbox message ${id} is ${row.state}, not dead; only dead messages are retried`,
+      }
     }
 
     let later = rdb

@@ -58,7 +58,11 @@ export class OutboxDispatcher {
   #loop: Promise<void> | null = null
   #wakeUp: (() => void) | null = null
 
-  constructor(deps: DispatcherDeps, targets: readonly OutboxTarget[], options: DispatcherOptions = {}) {
+  constructor(
+    deps: DispatcherDeps,
+    targets: readonly OutboxTarget[],
+    options: DispatcherOptions = {},
+  ) {
     this.id = options.id ?? `outbox-${randomUUID().slice(0, 8)}`
     this.#outbox = new OutboxStore(deps.store, deps.clock)
     this.#targets = new Map(targets.map((t) => [t.id, t]))
@@ -108,7 +112,9 @@ export class OutboxDispatcher {
    */
   async deliverDue(): Promise<number> {
     const claimed = await this.#claim(this.#concurrency)
-    await Promise.all(claimed.map((message) => this.#deliver(message).catch((err: unknown) => this.#crashed(err))))
+    await Promise.all(
+      claimed.map((message) => this.#deliver(message).catch((err: unknown) => this.#crashed(err))),
+    )
     return claimed.length
   }
 
@@ -125,7 +131,10 @@ export class OutboxDispatcher {
     try {
       return await this.#outbox.claim({ targets: this.targets, limit, leaseMs: this.#leaseMs })
     } catch (err) {
-      this.#log.warn({ err: errorMessage(err) }, 'could not claim outbox messages; trying again at the next poll')
+      this.#log.warn(
+        { err: errorMessage(err) },
+        'could not claim outbox messages; trying again at the next poll',
+      )
       return []
     }
   }
@@ -190,7 +199,10 @@ export class OutboxDispatcher {
     }
     const kept = await this.#outbox.delivered(message)
     if (kept) log.debug({ ms: Date.now() - started, event: message.payload.event }, 'delivered')
-    else log.warn('delivered after this dispatcher lost its lease; the target may see it again and drops it by its key')
+    else
+      log.warn(
+        'delivered after this dispatcher lost its lease; the target may see it again and drops it by its key',
+      )
   }
 
   async #recordFailure(message: ClaimedMessage, err: unknown, log: Logger): Promise<void> {

@@ -1,8 +1,4 @@
-import {
-  isPermanentStatus,
-  PermanentDeliveryError,
-  TransientDeliveryError,
-} from './target.ts'
+import { isPermanentStatus, PermanentDeliveryError, TransientDeliveryError } from './target.ts'
 
 export interface HttpRequest {
   readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH'

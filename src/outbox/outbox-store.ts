@@ -49,7 +49,9 @@ export class OutboxStore {
         .where('o.state', '=', 'pending')
         .where('o.target', 'in', [...options.targets])
         .where('o.next_attempt_at', '<=', now)
-        .where((eb) => eb.or([eb('o.lease_expires_at', 'is', null), eb('o.lease_expires_at', '<', now)]))
+        .where((eb) =>
+          eb.or([eb('o.lease_expires_at', 'is', null), eb('o.lease_expires_at', '<', now)]),
+        )
         .where((eb) =>
           eb.not(
             eb.exists(
@@ -79,7 +81,9 @@ export class OutboxStore {
           .set({ lease_token: leaseToken, lease_expires_at: leaseExpiresAt, attempts })
           .where('id', '=', row.id)
           .where('state', '=', 'pending')
-          .where((eb) => eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now)]))
+          .where((eb) =>
+            eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now)]),
+          )
           .executeTakeFirst()
         if (Number(updated.numUpdatedRows) !== 1) continue
         claimed.push({

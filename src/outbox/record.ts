@@ -16,6 +16,8 @@ export interface OutgoingChange {
   readonly at: Date
   readonly evaluationId?: number | null
   readonly progress?: number | null
+  /** The result to report when it is not the submission's own (a published re-run). */
+  readonly result?: { score: number | null; scoreSecondary: number | null }
 }
 
 /**
@@ -67,8 +69,8 @@ export async function recordOutgoing(db: Executor, change: OutgoingChange): Prom
     previousState: change.previousState,
     reasonCode: change.reasonCode,
     message: change.message,
-    score: submission.score,
-    scoreSecondary: submission.score_secondary,
+    score: change.result ? change.result.score : submission.score,
+    scoreSecondary: change.result ? change.result.scoreSecondary : submission.score_secondary,
     stage: submission.stage,
     progress: change.progress ?? progressOf(change.state),
     attempt: Number(submission.attempt),
@@ -115,6 +117,51 @@ export async function recordAnnouncement(
   }
   await insertMessages(rdb, missing, submission.id, payload, at)
   return missing.length
+}
+
+/**
+ * Reports a re-run's result, once an organizer has published it: call in the transaction
+ * that sets `evaluations.published = 1`. The platform gets the re-run's score (crowdAI: a
+ * `graded` PATCH of the same platform submission). Returns the rows written; 0 for an
+ * evaluation that is not a finished, published re-run.
+ */
+export async function recordPublishedRerun(
+  db: Executor,
+  evaluationId: number,
+  at: Date,
+): Promise<number> {
+  const evaluation = await db
+    .selectFrom('evaluations')
+    .select([
+      'submission_id',
+      'number',
+      'kind',
+      'state',
+      'published',
+      'score',
+      'score_secondary',
+      'reason_code',
+      'reason_message',
+    ])
+    .where('id', '=', evaluationId)
+    .executeTakeFirst()
+  if (!evaluation || evaluation.kind !== 'rerun' || !evaluation.published) return 0
+  if (evaluation.state !== 'scored' && evaluation.state !== 'failed') return 0
+
+  const scored = evaluation.state === 'scored'
+  return recordOutgoing(db, {
+    submissionId: Number(evaluation.submission_id),
+    event: 'state',
+    state: scored ? 'scored' : 'failed',
+    previousState: null,
+    reasonCode: scored ? null : evaluation.reason_code,
+    message: scored
+      ? `re-run ${evaluation.number}: scored ${evaluation.score ?? ''}`
+      : `re-run ${evaluation.number} failed: ${evaluation.reason_message ?? evaluation.reason_code ?? 'no reason given'}`,
+    at,
+    evaluationId,
+    result: { score: evaluation.score, scoreSecondary: evaluation.score_secondary },
+  })
 }
 
 /** A rough share of the way to a result, for platforms that show progress. */
@@ -172,12 +219,12 @@ async function isUnpublishedRerun(
 ): Promise<boolean> {
   let query = rdb
     .selectFrom('evaluations')
-    .select(['kind', 'published_at'])
+    .select(['kind', 'published'])
     .where('submission_id', '=', submissionId)
   query =
     evaluationId === null
       ? query.orderBy('number', 'desc').limit(1)
       : query.where('id', '=', evaluationId)
   const evaluation = await query.executeTakeFirst()
-  return evaluation?.kind === 'rerun' && evaluation.published_at === null
+  return evaluation?.kind === 'rerun' && !evaluation.published
 }

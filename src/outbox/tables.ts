@@ -61,11 +61,6 @@ export interface ForgeFeedbackTable {
   commit_status_at: string | null
 }
 
-export interface EvaluationPublishColumns {
-  /** A re-run's results reach the platform and the forge only once this is set. */
-  published_at: string | null
-}
-
 export interface LeaderboardReleaseTable {
   id: Generated<number>
   challenge_id: string
@@ -81,7 +76,6 @@ export type ReportingTables = {
   outbox_routes: OutboxRouteTable
   platform_announcements: PlatformAnnouncementTable
   forge_feedback: ForgeFeedbackTable
-  evaluations: EvaluationPublishColumns
   leaderboard_releases: LeaderboardReleaseTable
 }
 

@@ -20,7 +20,10 @@ export interface AnnouncementRecord {
 }
 
 /** The platform id of an earlier create that succeeded, if any. */
-export async function createdPlatformId(store: Store, submissionId: number): Promise<string | null> {
+export async function createdPlatformId(
+  store: Store,
+  submissionId: number,
+): Promise<string | null> {
   const rdb = reportingDb(store.db)
   const submission = await rdb
     .selectFrom('submissions')
@@ -42,7 +45,11 @@ export async function createdPlatformId(store: Store, submissionId: number): Pro
  * Marks earlier calls whose outcome never came back as `uncertain` and returns how many
  * there were: the caller is about to create again, and the platform may hold a duplicate.
  */
-export async function settleUnansweredCreates(store: Store, submissionId: number, now: Date): Promise<number> {
+export async function settleUnansweredCreates(
+  store: Store,
+  submissionId: number,
+  now: Date,
+): Promise<number> {
   const rdb = reportingDb(store.db)
   await rdb
     .updateTable('platform_announcements')
@@ -64,10 +71,20 @@ export async function settleUnansweredCreates(store: Store, submissionId: number
 }
 
 /** Records a create call about to go out (committed before the call). */
-export async function startCreate(store: Store, submissionId: number, platform: string, now: Date): Promise<number> {
+export async function startCreate(
+  store: Store,
+  submissionId: number,
+  platform: string,
+  now: Date,
+): Promise<number> {
   const row = await reportingDb(store.db)
     .insertInto('platform_announcements')
-    .values({ submission_id: submissionId, platform, state: 'sending', started_at: now.toISOString() })
+    .values({
+      submission_id: submissionId,
+      platform,
+      state: 'sending',
+      started_at: now.toISOString(),
+    })
     .returning('id')
     .executeTakeFirstOrThrow()
   return Number(row.id)
@@ -77,7 +94,11 @@ export async function startCreate(store: Store, submissionId: number, platform: 
 export async function finishCreate(
   store: Store,
   announcementId: number,
-  outcome: { state: Exclude<AnnouncementState, 'sending'>; platformSubmissionId?: string; message?: string },
+  outcome: {
+    state: Exclude<AnnouncementState, 'sending'>
+    platformSubmissionId?: string
+    message?: string
+  },
   now: Date,
 ): Promise<void> {
   await store.db.transaction().execute(async (trx) => {
@@ -104,12 +125,19 @@ export async function finishCreate(
   })
 }
 
-export async function listAnnouncements(store: Store, submissionId: number): Promise<AnnouncementRecord[]> {
+export async function listAnnouncements(
+  store: Store,
+  submissionId: number,
+): Promise<AnnouncementRecord[]> {
   const rows = await reportingDb(store.db)
     .selectFrom('platform_announcements')
     .select(['id', 'state', 'platform_submission_id'])
     .where('submission_id', '=', submissionId)
     .orderBy('id')
     .execute()
-  return rows.map((r) => ({ id: Number(r.id), state: r.state, platformSubmissionId: r.platform_submission_id }))
+  return rows.map((r) => ({
+    id: Number(r.id),
+    state: r.state,
+    platformSubmissionId: r.platform_submission_id,
+  }))
 }

@@ -10,19 +10,28 @@ import { secretRedactor } from './secrets.ts'
 import { WebhookPlatform } from './webhook.ts'
 
 /** The platform adapter `platform.kind` names. */
-export function createPlatform(config: ProctorConfig, deps: { store: Store; clock: Clock; log: Logger }): Platform {
+export function createPlatform(
+  config: ProctorConfig,
+  deps: { store: Store; clock: Clock; log: Logger },
+): Platform {
   const context = { forges: config.forges, publicUrl: config.server.publicUrl }
   const platform = config.platform
   switch (platform.kind) {
     case 'embedded':
       return new EmbeddedPlatform()
     case 'crowdai': {
-      if (!platform.crowdai) throw new Error('platform.crowdai is required when platform.kind is crowdai')
+      if (!platform.crowdai)
+        throw new Error('platform.crowdai is required when platform.kind is crowdai')
       const redactor = secretRedactor(config)
-      return new CrowdaiPlatform(platform.crowdai, { ...deps, context, redact: (t) => redactor.redact(t) })
+      return new CrowdaiPlatform(platform.crowdai, {
+        ...deps,
+        context,
+        redact: (t) => redactor.redact(t),
+      })
     }
     case 'webhook':
-      if (!platform.webhook) throw new Error('platform.webhook is required when platform.kind is webhook')
+      if (!platform.webhook)
+        throw new Error('platform.webhook is required when platform.kind is webhook')
       return new WebhookPlatform(platform.webhook, { ...deps, context })
   }
 }

@@ -24,7 +24,11 @@ export class CrowdaiApi {
   }
 
   /** The platform's name for a challenge and the key to use for it. Throws when unset. */
-  challenge(challengeId: string): { clientName: string; organizerKey: string; rounds: Record<string, string> } {
+  challenge(challengeId: string): {
+    clientName: string
+    organizerKey: string
+    rounds: Record<string, string>
+  } {
     const entry = Object.hasOwn(this.#config.challenges, challengeId)
       ? this.#config.challenges[challengeId]
       : undefined
@@ -39,13 +43,16 @@ export class CrowdaiApi {
   }
 
   /** Looks a participant up by username with the lookup (admin) key. */
-  async findParticipant(username: string): Promise<{ found: true; apiKey: string } | { found: false; message: string }> {
+  async findParticipant(
+    username: string,
+  ): Promise<{ found: true; apiKey: string } | { found: false; message: string }> {
     const response = await this.#send(
       'GET',
       `/api/participants/${encodeURIComponent(username)}`,
       this.#config.lookupKey,
     )
-    if (response.status === 404) return { found: false, message: responseMessage(response) || 'not found' }
+    if (response.status === 404)
+      return { found: false, message: responseMessage(response) || 'not found' }
     if (response.status === 401 || response.status === 403) {
       throw new ProctorError(
         'platform_auth',
@@ -60,12 +67,19 @@ export class CrowdaiApi {
     }
     const apiKey = (response.json as { api_key?: unknown } | null)?.api_key
     if (typeof apiKey !== 'string' || apiKey === '') {
-      throw new ProctorError('platform_unavailable', `the platform's answer for participant ${username} has no api_key`)
+      throw new ProctorError(
+        'platform_unavailable',
+        `the platform's answer for participant ${username} has no api_key`,
+      )
     }
     return { found: true, apiKey }
   }
 
-  create(challengeId: string, body: Record<string, unknown>, signal?: AbortSignal): Promise<HttpResponse> {
+  create(
+    challengeId: string,
+    body: Record<string, unknown>,
+    signal?: AbortSignal,
+  ): Promise<HttpResponse> {
     const { organizerKey } = this.challenge(challengeId)
     return this.#send('POST', '/api/external_graders', organizerKey, body, signal)
   }

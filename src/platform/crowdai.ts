@@ -6,7 +6,12 @@ import { expectSuccess, responseMessage } from '../outbox/http.ts'
 import { DELIVERED, PermanentDeliveryError, type DeliveryResult } from '../outbox/target.ts'
 import type { Store } from '../store/database.ts'
 import type { Submission } from '../store/schema.ts'
-import { createdPlatformId, finishCreate, settleUnansweredCreates, startCreate } from './announcements.ts'
+import {
+  createdPlatformId,
+  finishCreate,
+  settleUnansweredCreates,
+  startCreate,
+} from './announcements.ts'
 import { CrowdaiApi } from './crowdai-api.ts'
 import type { AnnounceResult, Platform, PlatformUpdate } from './platform.ts'
 import type { CrowdaiConfig } from './platform-config.ts'
@@ -50,7 +55,10 @@ export class CrowdaiPlatform implements Platform {
     const log = this.#deps.log.child({ part: 'platform', submissionId: submission.id })
     const challengeId = submission.challenge_id
     if (!challengeId) {
-      throw new ProctorError('platform_config', `submission ${submission.id} has no challenge; it cannot be announced`)
+      throw new ProctorError(
+        'platform_config',
+        `submission ${submission.id} has no challenge; it cannot be announced`,
+      )
     }
     const challenge = this.#api.challenge(challengeId)
 
@@ -96,13 +104,26 @@ export class CrowdaiPlatform implements Platform {
     } catch (err) {
       const message = redact(errorMessage(err))
       await finishCreate(store, attempt, { state: 'uncertain', message }, clock.now())
-      throw new ProctorError('platform_unavailable', `announcing submission ${submission.id}: ${message}`, { cause: err })
+      throw new ProctorError(
+        'platform_unavailable',
+        `announcing submission ${submission.id}: ${message}`,
+        { cause: err },
+      )
     }
 
     const said = redact(responseMessage(response))
     const id = (response.json as { submission_id?: unknown } | null)?.submission_id
-    if (response.status >= 200 && response.status < 300 && (typeof id === 'number' || typeof id === 'string')) {
-      await finishCreate(store, attempt, { state: 'created', platformSubmissionId: String(id) }, clock.now())
+    if (
+      response.status >= 200 &&
+      response.status < 300 &&
+      (typeof id === 'number' || typeof id === 'string')
+    ) {
+      await finishCreate(
+        store,
+        attempt,
+        { state: 'created', platformSubmissionId: String(id) },
+        clock.now(),
+      )
       log.info({ platformSubmissionId: String(id) }, 'announced to the platform')
       return { ok: true, platformSubmissionId: String(id) }
     }
@@ -113,7 +134,12 @@ export class CrowdaiPlatform implements Platform {
 
     // A 5xx may come after the platform created the submission; 401, 408 and 429 never do.
     const uncertain = response.status >= 500 || response.status < 300
-    await finishCreate(store, attempt, { state: uncertain ? 'uncertain' : 'failed', message: said }, clock.now())
+    await finishCreate(
+      store,
+      attempt,
+      { state: uncertain ? 'uncertain' : 'failed', message: said },
+      clock.now(),
+    )
     if (response.status === 401 || response.status === 403) {
       throw new ProctorError(
         'platform_auth',
@@ -127,11 +153,17 @@ export class CrowdaiPlatform implements Platform {
     )
   }
 
-  async update(_target: string, update: PlatformUpdate, signal: AbortSignal): Promise<DeliveryResult> {
+  async update(
+    _target: string,
+    update: PlatformUpdate,
+    signal: AbortSignal,
+  ): Promise<DeliveryResult> {
     const s = update.submission
     const platformId = s.platform_submission_id
     if (!platformId || !s.challenge_id) {
-      throw new PermanentDeliveryError(`submission ${s.id} was never announced to the platform; nothing to update`)
+      throw new PermanentDeliveryError(
+        `submission ${s.id} was never announced to the platform; nothing to update`,
+      )
     }
     let challengeKnown = true
     try {
@@ -168,7 +200,10 @@ export class CrowdaiPlatform implements Platform {
             .where('id', '=', submission.participant_id)
             .executeTakeFirst()
     if (!row) {
-      throw new ProctorError('platform_config', `submission ${submission.id} has no participant; it cannot be announced`)
+      throw new ProctorError(
+        'platform_config',
+        `submission ${submission.id} has no participant; it cannot be announced`,
+      )
     }
     return platformUsername({ username: row.username, team: row.team, platformId: row.platform_id })
   }
@@ -190,7 +225,10 @@ export function gradingFields(update: PlatformUpdate): Record<string, unknown> {
     case 'failed':
     case 'cancelled':
     case 'rejected':
-      return { grading_status: 'failed', grading_message: update.message || `submission ${update.state}` }
+      return {
+        grading_status: 'failed',
+        grading_message: update.message || `submission ${update.state}`,
+      }
     default:
       return { grading_status: 'submitted', grading_message: update.message }
   }

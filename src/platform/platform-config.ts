@@ -44,7 +44,9 @@ const crowdaiSchema = z
 
 const webhookEndpointSchema = z
   .object({
-    name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'an endpoint name is lower-case letters, digits and dashes'),
+    name: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]*$/, 'an endpoint name is lower-case letters, digits and dashes'),
     url: z.string().url(),
     /** Key of the HMAC-SHA256 signature; share it with the receiver only. */
     secret: z.string().min(16, 'a webhook secret must be at least 16 characters'),

@@ -33,7 +33,9 @@ export interface Platform {
   update(target: string, update: PlatformUpdate, signal: AbortSignal): Promise<DeliveryResult>
 }
 
-export type AnnounceResult = { ok: true; platformSubmissionId: string } | { ok: false; message: string }
+export type AnnounceResult =
+  | { ok: true; platformSubmissionId: string }
+  | { ok: false; message: string }
 
 /** One update: state, progress, score, message and metadata of a submission. */
 export interface PlatformUpdate {

@@ -10,7 +10,10 @@ import { makeRedactor, type Redactor } from '../runtime/redact.ts'
 export function configuredSecrets(config: ProctorConfig): string[] {
   const platform = config.platform
   return [
-    ...config.forges.flatMap((forge) => [...forge.hookSecrets, ...(forge.apiToken ? [forge.apiToken] : [])]),
+    ...config.forges.flatMap((forge) => [
+      ...forge.hookSecrets,
+      ...(forge.apiToken ? [forge.apiToken] : []),
+    ]),
     ...(platform.crowdai
       ? [
           platform.crowdai.lookupKey,

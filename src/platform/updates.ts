@@ -58,7 +58,11 @@ export async function buildPlatformUpdate(
     event: p.event,
     submission,
     participant: participant
-      ? { username: participant.username, team: participant.team, platformId: participant.platform_id }
+      ? {
+          username: participant.username,
+          team: participant.team,
+          platformId: participant.platform_id,
+        }
       : null,
     state: p.state,
     previousState: p.previousState,

@@ -50,7 +50,11 @@ export class WebhookPlatform implements Platform {
     return { ok: true, platformSubmissionId: `proctor:${submission.id}` }
   }
 
-  async update(target: string, update: PlatformUpdate, signal: AbortSignal): Promise<DeliveryResult> {
+  async update(
+    target: string,
+    update: PlatformUpdate,
+    signal: AbortSignal,
+  ): Promise<DeliveryResult> {
     const endpoint = this.#config.endpoints.find((e) => `webhook:${e.name}` === target)
     if (!endpoint) throw new Error(`no webhook endpoint for target ${target}`)
 
@@ -79,7 +83,12 @@ export class WebhookPlatform implements Platform {
 }
 
 /** The JSON a receiver gets. `id` and `timestamp` repeat the headers inside the signature. */
-export function webhookBody(update: PlatformUpdate, type: string, sentAt: Date, context: UpdateContext) {
+export function webhookBody(
+  update: PlatformUpdate,
+  type: string,
+  sentAt: Date,
+  context: UpdateContext,
+) {
   const s = update.submission
   return {
     id: update.key,

@@ -10,9 +10,12 @@ import * as initial from './migrations/001-initial.ts'
 import * as scheduling from './migrations/002-scheduling.ts'
 import * as reporting from './migrations/003-reporting.ts'
 import * as reruns from './migrations/004-reruns.ts'
+import * as archive from './migrations/005-archive.ts'
 import type { Database } from './schema.ts'
 
-export type Dialect = 'sqlite' | 'postgres'
+import type { Dialect } from './dialect.ts'
+
+export type { Dialect }
 
 export interface Store {
   readonly db: Kysely<Database>
@@ -29,6 +32,7 @@ const MIGRATIONS: ReadonlyArray<{
   { name: '002-scheduling', up: scheduling.up },
   { name: '003-reporting', up: reporting.up },
   { name: '004-reruns', up: reruns.up },
+  { name: '005-archive', up: archive.up },
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)?.name ?? ''

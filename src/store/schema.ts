@@ -21,6 +21,11 @@ export interface Database {
   outbox: OutboxTable
   workers: WorkerTable
   api_tokens: ApiTokenTable
+  verifications: VerificationTable
+  archive_manifests: ArchiveManifestTable
+  maintenance: MaintenanceTable
+  archive_pushes: ArchivePushTable
+  gc_runs: GcRunTable
 }
 
 type Id = Generated<number>
@@ -112,6 +117,10 @@ export interface SubmissionTable {
   created_at: string
   updated_at: string
   state_changed_at: string
+  /** Kept by the archive whatever the retention policy says (migration 005). */
+  pinned: ColumnType<number, number | undefined, number>
+  /** What a rebuild needs beyond the columns above: src/archive/build-inputs.ts. */
+  build_inputs_json: string | null
 }
 
 /** The timeline: every state change, stage change and note, with its reason. */
@@ -275,6 +284,65 @@ export interface ApiTokenTable {
   revoked_at: string | null
 }
 
+export type VerificationOutcome = 'identical' | 'different' | 'error'
+
+/** A rebuild of a submission from its recorded commit, compared with its archived image. */
+export interface VerificationTable {
+  id: Id
+  submission_id: number
+  requested_by: string
+  started_at: string
+  /** Null while the rebuild and comparison run. */
+  finished_at: string | null
+  outcome: VerificationOutcome | null
+  summary_json: string | null
+}
+
+/** A registry manifest, by digest: immutable, so it is fetched once. */
+export interface ArchiveManifestTable {
+  digest: string
+  media_type: string
+  manifest_bytes: number
+  config_digest: string
+  config_bytes: number
+  /** `[{"digest":"sha256:…","size":123}]`, in the manifest's order. */
+  layers_json: string
+  fetched_at: string
+}
+
+/** One row per switch (`registry`: pushes paused for garbage collection). */
+export interface MaintenanceTable {
+  key: string
+  paused: ColumnType<number, number | undefined, number>
+  reason: string | null
+  requested_by: string | null
+  since: string | null
+  updated_at: string
+}
+
+/** A push to the archive in flight; garbage collection waits until none is left. */
+export interface ArchivePushTable {
+  id: Id
+  holder: string
+  started_at: string
+  heartbeat_at: string
+}
+
+/** One registry garbage collection. */
+export interface GcRunTable {
+  id: Id
+  requested_by: string
+  dry_run: ColumnType<number, number | undefined, number>
+  started_at: string
+  finished_at: string | null
+  outcome: 'done' | 'error' | null
+  bytes_before: number | null
+  bytes_after: number | null
+  blobs_deleted: number | null
+  output: string | null
+  error: string | null
+}
+
 export type Submission = Selectable<SubmissionTable>
 export type NewSubmission = Insertable<SubmissionTable>
 export type SubmissionUpdate = Updateable<SubmissionTable>
@@ -283,3 +351,4 @@ export type Job = Selectable<JobTable>
 export type Evaluation = Selectable<EvaluationTable>
 export type SubmissionEvent = Selectable<SubmissionEventTable>
 export type Participant = Selectable<ParticipantTable>
+export type Verification = Selectable<VerificationTable>

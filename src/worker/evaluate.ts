@@ -23,7 +23,8 @@ import { makeRedactor, type Redactor } from '../runtime/redact.ts'
 import type { Evaluation, Submission } from '../store/schema.ts'
 import { parseJson } from '../store/transaction.ts'
 import { moveSubmission, noteSubmission } from '../submissions/transitions.ts'
-import { readPhaseResult } from './phase-result.ts'
+import { DEFAULT_COMMAND, IN, LOG_LIMIT_BYTES, phaseRunRequest } from './phase-request.ts'
+import { readPhaseResult, type ScoreResult } from './phase-result.ts'
 import { resolveSecrets, writePhaseSecrets } from './phase-secrets.ts'
 import { finishStageRun, startStageRun, storeLog } from './stage-records.ts'
 
@@ -33,18 +34,6 @@ export interface EvaluationDeps {
   builders: Record<'repo2docker' | 'dockerfile', Builder>
 }
 
-/** Where the contract puts things inside containers (docs/contracts.md). */
-const IN = {
-  input: '/proctor/input',
-  output: '/proctor/output',
-  predictions: '/proctor/predictions',
-  labels: '/proctor/labels',
-  secrets: '/proctor/secrets',
-} as const
-
-const PARTICIPANT_USER = '1000:1000'
-const LOG_LIMIT_BYTES = 256 * 1024
-const DEFAULT_COMMAND = ['./run.sh']
 
 /**
  * The evaluate job: fetch → build → push → every phase → scored, for one evaluation of one
@@ -466,29 +455,19 @@ class EvaluationRun {
   ): Promise<PhaseRunResult> {
     const isParticipant = phase.image === 'participant'
     const result = await this.#deps.runtime.runPhase({
-      image,
-      command: phase.command ?? (isParticipant ? DEFAULT_COMMAND : undefined),
-      user: PARTICIPANT_USER,
-      env: {
-        PROCTOR_INPUT: IN.input,
-        PROCTOR_OUTPUT: IN.output,
-        PROCTOR_DEBUG: this.#submission.debug ? '1' : '0',
-      },
-      mounts,
-      outputDir,
-      limits: phase.limits,
-      network: phase.network,
-      runtime: phase.runtime,
-      gpus: phase.gpus,
-      labels: {
-        'proctor.submission': String(this.#submission.id),
-        'proctor.evaluation': String(this.#evaluationId),
-        'proctor.job': String(this.#job.id),
-        'proctor.attempt': String(this.#job.attempt),
-        'proctor.phase': phase.name,
-      },
-      logLimitBytes: LOG_LIMIT_BYTES,
-      trustProgress: !isParticipant,
+      ...phaseRunRequest({
+        phase,
+        image,
+        mounts,
+        outputDir,
+        debug: this.#submission.debug === 1,
+        labels: {
+          'proctor.submission': String(this.#submission.id),
+          'proctor.evaluation': String(this.#evaluationId),
+          'proctor.job': String(this.#job.id),
+          'proctor.attempt': String(this.#job.attempt),
+        },
+      }),
       onProgress: isParticipant ? undefined : (fraction, message) => this.#reportProgress(phase.name, fraction, message),
       redactor: this.#redactor,
       signal: this.#signal,
@@ -664,12 +643,6 @@ class EvaluationRun {
       storeLog(trx, { evaluationId: this.#evaluationId, stage, text: captured.text, bytesTotal: captured.bytesTotal, bytesElided: captured.bytesElided, at: this.#now }),
     ).catch((err: unknown) => this.#log.warn({ err: errorMessage(err), stage }, 'could not store the log'))
   }
-}
-
-export interface ScoreResult {
-  score: number
-  scoreSecondary: number | null
-  details: unknown
 }
 
 const PROCTOR_VERSION = readProctorVersion()

@@ -3,9 +3,15 @@ import path from 'node:path'
 
 import { SubmissionFailure } from '../domain/errors.ts'
 import type { PhaseRunResult } from '../runtime/container-runtime.ts'
-import type { ScoreResult } from './evaluate.ts'
 
 const MAX_RESULT_BYTES = 1024 * 1024
+
+/** What the grader's scores.json says. */
+export interface ScoreResult {
+  score: number
+  scoreSecondary: number | null
+  details: unknown
+}
 
 /**
  * Reads what an organizer phase (the grader) decided, by the container contract:

@@ -1,6 +1,6 @@
 import type { CreateTableBuilder, Kysely } from 'kysely'
 
-import type { Dialect } from '../database.ts'
+import type { Dialect } from '../dialect.ts'
 
 /**
  * The first schema. One source for both dialects: only the id column differs (SQLite's

@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely'
 
-import type { Dialect } from '../database.ts'
+import type { Dialect } from '../dialect.ts'
 
 /**
  * Scheduling: fair order inside a queue, in-flight caps, stage deadlines and the numbers
@@ -56,5 +56,6 @@ export async function up(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
     .on('jobs')
     .columns(['queue', 'fairness_key', 'state', 'fair_seq'])
     .execute()
-  await schema.createIndex('jobs_deadline').on('jobs').columns(['state', 'deadline_at']).execute()
+  // No index for deadlines: the reaper finds them among running jobs (a few per worker slot)
+  // through jobs_lease, and every index on `state` costs each claim and finish a page write.
 }

@@ -1,11 +1,12 @@
 import type { CreateTableBuilder, Kysely } from 'kysely'
 
-import type { Dialect } from '../database.ts'
+import type { Dialect } from '../dialect.ts'
 
 /**
  * Reporting: the outbox dispatcher's leases, where messages go, what was announced to an
- * external platform, what proctor put on the forge, re-run publishing and leaderboard
- * releases (see docs/reporting.md; types in src/outbox/tables.ts).
+ * external platform, what proctor put on the forge, and leaderboard releases (see
+ * docs/reporting.md; types in src/outbox/tables.ts). Whether a re-run's result may reach the
+ * platform is `evaluations.published` (004-reruns).
  *
  * - `outbox.event`, `outbox.lease_token`, `outbox.lease_expires_at`, `outbox.dead_at`: a
  *   dispatcher claims a group's head with a lease, like a worker claims a job.
@@ -14,7 +15,6 @@ import type { Dialect } from '../database.ts'
  * - `platform_announcements`: each create call made to an external platform and its outcome.
  * - `forge_feedback`: per (submission, forge): the issue's iid and text digest, the last
  *   commit status posted.
- * - `evaluations.published_at`: a re-run's results are sent once an organizer publishes them.
  * - `leaderboard_releases`: hidden scores released for a challenge round.
  */
 export async function up(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
@@ -70,8 +70,6 @@ export async function up(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
     .addColumn('commit_status_at', 'text')
     .addUniqueConstraint('forge_feedback_submission', ['submission_id', 'forge'])
     .execute()
-
-  await schema.alterTable('evaluations').addColumn('published_at', 'text').execute()
 
   await withId(schema.createTable('leaderboard_releases'))
     .addColumn('challenge_id', 'text', (col) => col.notNull())
