@@ -14,7 +14,7 @@ cd "$PROCTOR_ROOT"
 case ":$PATH:" in *:/usr/sbin:*) ;; *) export PATH=$PATH:/usr/sbin:/sbin ;; esac
 
 APT_PACKAGES=(docker.io docker-registry postgresql debootstrap busybox-static python3-venv git curl runsc
-  iptables ca-certificates make g++)
+  iptables ca-certificates make g++ chromium)
 REQUIREMENTS=scripts/repo2docker-requirements.txt
 NPM_STAMP=node_modules/.proctor-setup
 VENV_STAMP=$PROCTOR_VENV/.proctor-setup

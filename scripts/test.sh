@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
 source scripts/env.sh
+export PROCTOR_TEST_POSTGRES_URL=${PROCTOR_TEST_POSTGRES_URL:-$(bash scripts/postgres.sh url)}
 
 run_check() {
   local started=$EPOCHREALTIME

@@ -51,6 +51,7 @@ const leaderboardExportQuery = z.object({
  */
 export function adminRoutes(app: FastifyInstance, ctx: AppContext): void {
   const organizers = { preHandler: requireScope('operator', 'organizer') }
+  const operators = { preHandler: requireScope('operator') }
 
   app.post('/api/submissions/:id/cancel', organizers, async (request, reply) => {
     const { id } = idParams.parse(request.params)
@@ -78,7 +79,7 @@ export function adminRoutes(app: FastifyInstance, ctx: AppContext): void {
     return result
   })
 
-  app.post('/api/submit', { preHandler: requireScope('operator') }, async (request, reply) => {
+  app.post('/api/submit', operators, async (request, reply) => {
     const body = submitBody.parse(request.body ?? {})
     const result = await submitTag(ctx, {
       forgeId: body.forge,
@@ -146,12 +147,10 @@ async function denyUnlessOrganizer(
   if (!row)
     return reply.code(404).send({ error: 'not_found', message: `there is no submission ${id}` })
   if (row.challenge_id !== null && isOrganizerOf(request.caller, row.challenge_id)) return null
-  return reply
-    .code(403)
-    .send({
-      error: 'forbidden',
-      message: `submission ${id} is not in a challenge this token organizes`,
-    })
+  return reply.code(403).send({
+    error: 'forbidden',
+    message: `submission ${id} is not in a challenge this token organizes`,
+  })
 }
 
 /** The challenges an export covers; organizers with a list of challenges name one of theirs. */
@@ -165,12 +164,10 @@ function exportedChallenges(
 }
 
 function forbidden(reply: FastifyReply, challenge: string | undefined) {
-  return reply
-    .code(403)
-    .send({
-      error: 'forbidden',
-      message: `this token does not organize ${challenge ?? 'every challenge'}`,
-    })
+  return reply.code(403).send({
+    error: 'forbidden',
+    message: `this token does not organize ${challenge ?? 'every challenge'}`,
+  })
 }
 
 function sendTable(reply: FastifyReply, table: Table, format: 'csv' | 'json', name: string) {

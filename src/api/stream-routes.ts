@@ -6,8 +6,10 @@ import { BadRequestError } from '../domain/errors.ts'
 import { EventHub } from '../events/event-hub.ts'
 import { latestCursor } from '../events/event-rows.ts'
 import { runSseStream } from '../events/sse-stream.ts'
-import { parseCursor, START, type Cursor } from '../events/stream-event.ts'
+import { parseCursor, START, type Cursor, type LogEvent } from '../events/stream-event.ts'
+import type { Submission } from '../store/schema.ts'
 import { canSeeSubmission, isOrganizerOf, type Caller } from './auth.ts'
+import { logPolicyFor } from './log-policy.ts'
 
 const submissionParams = z.object({ id: z.coerce.number().int().positive() })
 const challengeParams = z.object({ id: z.string().min(1).max(200) })
@@ -38,26 +40,30 @@ const MAX_STREAMS = 1_000
  *   : keep-alive
  *
  * Event names: `state`, `stage`, `progress`, `note` (timeline entries) and `log` (a stage's
- * stored log: operators only for now, on submission streams, whose ids are then `58.3`:
- * timeline id, log id). `ready` (no id) marks the end of the backlog. A participant token sees
- * only its own submissions' events; an organizer token those of its challenges.
+ * stored log, on submission streams only, whose ids are then `58.3`: timeline id, log id).
+ * `ready` (no id) marks the end of the backlog. A participant token sees only its own
+ * submissions' events, and their logs as the challenge's log policy allows (the same as
+ * `GET /api/submissions/:id/logs`); an organizer token the events of its challenges.
  */
 export function streamRoutes(app: FastifyInstance, ctx: AppContext): void {
   const hub = new EventHub(ctx.store, ctx.log.child({ part: 'events' }))
   // Open streams would keep the server from closing: end them first.
-  app.addHook('preClose', async () => hub.stop())
+  app.addHook('preClose', (done) => {
+    hub.stop()
+    done()
+  })
 
   app.get('/api/submissions/:id/events', async (request, reply) => {
     const { id } = submissionParams.parse(request.params)
     const query = streamQuery.parse(request.query)
     const after = resumeCursor(request, query.after)
     const caller = request.caller
-    const owner = await ctx.store.db
+    const submission = await ctx.store.db
       .selectFrom('submissions')
-      .select(['challenge_id', 'participant_id'])
+      .selectAll()
       .where('id', '=', id)
       .executeTakeFirst()
-    if (!owner || !canSeeSubmission(caller, owner)) {
+    if (!submission || !canSeeSubmission(caller, submission)) {
       return reply.code(404).send({ error: 'not_found', message: `no submission ${id}` })
     }
     if (hub.listenerCount >= MAX_STREAMS) return tooMany(reply)
@@ -71,7 +77,8 @@ export function streamRoutes(app: FastifyInstance, ctx: AppContext): void {
       log: ctx.log.child({ part: 'events', submissionId: id }),
       follow: { submissionId: id },
       canSee: (o) => canSeeSubmission(caller, o),
-      withLogs: caller?.scope === 'operator',
+      withLogs: true,
+      logText: logTextFor(caller, submission),
       after: after ?? START,
       keepAliveMs: query.keepalive * 1000,
       ready: () => submissionReady(ctx, id),
@@ -150,12 +157,18 @@ async function submissionReady(ctx: AppContext, id: number) {
   }
 }
 
+/** The challenge's log policy (src/api/log-policy.ts), as the logs route applies it. */
+function logTextFor(
+  caller: Caller | undefined,
+  submission: Submission,
+): (event: LogEvent) => string | null {
+  const policy = logPolicyFor(caller, submission)
+  return (event) => policy(event.stage, event.text)
+}
+
 function tooMany(reply: FastifyReply) {
-  return reply
-    .code(503)
-    .header('retry-after', '10')
-    .send({
-      error: 'unavailable',
-      message: 'too many open event streams on this proctor; retry in a few seconds',
-    })
+  return reply.code(503).header('retry-after', '10').send({
+    error: 'unavailable',
+    message: 'too many open event streams on this proctor; retry in a few seconds',
+  })
 }

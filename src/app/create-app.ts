@@ -15,9 +15,12 @@ import { setUpReporting } from '../outbox/reporting.ts'
 import { createPlatform } from '../platform/create-platform.ts'
 import type { Platform } from '../platform/platform.ts'
 import { JobQueue } from '../queue/job-queue.ts'
+import { wakeOnNewJobs } from '../queue/notify.ts'
 import { connectDocker } from '../runtime/docker-client.ts'
 import { DockerRuntime } from '../runtime/docker-runtime.ts'
-import { assertSchemaNotAhead, migrate, openStore } from '../store/database.ts'
+import { describeWorker, detectCapabilities } from '../scale/capabilities.ts'
+import { WorkerHost } from '../scale/worker-host.ts'
+import { assertSchemaNotAhead, migrate, openStore, type Listener } from '../store/database.ts'
 import { evaluationHandler } from '../worker/evaluate.ts'
 import { graderImageResolver } from '../worker/grader-images.ts'
 import { Worker } from '../worker/worker.ts'
@@ -72,12 +75,17 @@ export async function createApp(config: ProctorConfig, options: CreateAppOptions
   // The process serving the API dispatches the outbox (platform updates, forge feedback).
   const dispatcher = options.api === false ? null : await setUpReporting(ctx)
   const slots = options.workerSlots ?? config.worker.slots
+  // A worker advertises what its host can run (gVisor from the engine, GPUs as configured)
+  // and stops claiming while its disks are low (src/scale/).
+  const host = slots > 0 ? await detectCapabilities(docker, config.worker.capabilities, log) : null
+  const diskGuard = slots > 0 ? await WorkerHost.diskGuardFor(ctx, docker) : null
   const worker =
     slots > 0
       ? new Worker(ctx, {
           slots,
           queues: config.worker.queues,
-          capabilities: config.worker.capabilities,
+          capabilities: host?.capabilities ?? config.worker.capabilities,
+          canTakeJobs: diskGuard ? () => diskGuard.shouldTakeJobs() : undefined,
           handlers: {
             intake: (job) => runIntakeJob(ctx, job),
             evaluate: evaluationHandler(ctx, {
@@ -89,6 +97,8 @@ export async function createApp(config: ProctorConfig, options: CreateAppOptions
         })
       : null
 
+  let jobListener: Listener | null = null
+  const workerHost = worker && diskGuard ? new WorkerHost(ctx, docker, worker.id, diskGuard) : null
   return {
     ctx,
     docker,
@@ -98,6 +108,10 @@ export async function createApp(config: ProctorConfig, options: CreateAppOptions
       let address: string | null = null
       if (server) address = await server.listen({ host: config.server.host, port: config.server.port })
       if (worker) await worker.start()
+      // PostgreSQL: hear of jobs enqueued by other processes at once (src/queue/notify.ts).
+      if (worker) jobListener = await wakeOnNewJobs(store, queue, log)
+      if (worker && host) log.info(describeWorker({ workerId: worker.id, queues: config.worker.queues, slots, host }), 'worker serving')
+      await workerHost?.start()
       dispatcher?.start()
       alerts?.start()
       log.info({ address, workerSlots: slots, database: store.dialect }, 'proctor started')
@@ -107,6 +121,8 @@ export async function createApp(config: ProctorConfig, options: CreateAppOptions
       await alerts?.stop()
       await server?.close()
       await worker?.stop(mode)
+      await jobListener?.close()
+      await workerHost?.stop()
       await dispatcher?.stop(mode)
       await store.close()
     },

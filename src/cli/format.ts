@@ -29,7 +29,14 @@ export interface SubmissionView {
   pusher: string | null
   score: number | null
   scoreSecondary: number | null
-  image: { reference: string | null; digest: string | null; archive: string; reusedFrom: number | null; builder: string | null; builderVersion: string | null }
+  image: {
+    reference: string | null
+    digest: string | null
+    archive: string
+    reusedFrom: number | null
+    builder: string | null
+    builderVersion: string | null
+  }
   timeline: TimelineEntryView[]
   evaluations: { number: number; state: string; stages: StageView[] }[]
 }
@@ -43,11 +50,18 @@ export function formatDuration(ms: number): string {
 /** The submission's timeline: each state with how long it lasted, each stage's time. */
 export function formatSubmission(s: SubmissionView): string {
   const lines: string[] = []
-  lines.push(`submission ${s.id}  ${s.project.path} ${s.tag} (${s.commit.slice(0, 12)})  challenge ${s.challengeId ?? '-'}`)
+  lines.push(
+    `submission ${s.id}  ${s.project.path} ${s.tag} (${s.commit.slice(0, 12)})  challenge ${s.challengeId ?? '-'}`,
+  )
   lines.push(`state      ${s.state}${s.reason ? ` (${s.reason.code})` : ''}: ${s.statusDetail}`)
-  if (s.score !== null) lines.push(`score      ${s.score}${s.scoreSecondary !== null ? `  (secondary ${s.scoreSecondary})` : ''}`)
+  if (s.score !== null)
+    lines.push(
+      `score      ${s.score}${s.scoreSecondary !== null ? `  (secondary ${s.scoreSecondary})` : ''}`,
+    )
   if (s.image.reference) {
-    lines.push(`image      ${s.image.reference}  [archive: ${s.image.archive}]${s.image.reusedFrom ? ` reused from ${s.image.reusedFrom}` : ''}`)
+    lines.push(
+      `image      ${s.image.reference}  [archive: ${s.image.archive}]${s.image.reusedFrom ? ` reused from ${s.image.reusedFrom}` : ''}`,
+    )
   }
   if (s.image.builder) lines.push(`builder    ${s.image.builder} ${s.image.builderVersion ?? ''}`)
 
@@ -64,8 +78,12 @@ export function formatSubmission(s: SubmissionView): string {
   for (const evaluation of s.evaluations) {
     lines.push('', `stages (evaluation ${evaluation.number}, ${evaluation.state})`)
     for (const stage of evaluation.stages) {
-      const memory = stage.peakMemoryBytes ? `  peak ${(stage.peakMemoryBytes / 1024 / 1024).toFixed(1)} MiB` : ''
-      lines.push(`  ${stage.stage.padEnd(8)} ${formatDuration(stage.wallMs ?? 0).padStart(9)}  ${stage.outcome ?? 'running'}${memory}`)
+      const memory = stage.peakMemoryBytes
+        ? `  peak ${(stage.peakMemoryBytes / 1024 / 1024).toFixed(1)} MiB`
+        : ''
+      lines.push(
+        `  ${stage.stage.padEnd(8)} ${formatDuration(stage.wallMs ?? 0).padStart(9)}  ${stage.outcome ?? 'running'}${memory}`,
+      )
     }
   }
   return lines.join('\n')

@@ -8,6 +8,7 @@ import type { Submission } from '../store/schema.ts'
 import { moveSubmission } from '../submissions/transitions.ts'
 import { describeWindow, type OpenWindow } from './checks.ts'
 import { markEventProcessed } from './intake-store.ts'
+import { withLeaseGrouped } from './lease.ts'
 
 export type ChargeOutcome = 'queued' | 'quota_exceeded' | 'already_moved'
 
@@ -26,6 +27,7 @@ export async function chargeAndQueue(
   submission: Submission,
   challenge: Challenge,
   window: Extract<OpenWindow, { open: true }>,
+  platformSubmissionId: string,
 ): Promise<ChargeOutcome> {
   const def = challenge.definition
   // Snapshots are computed once per challenge and process (hashing data, grader images):
@@ -34,7 +36,9 @@ export async function chargeAndQueue(
   try {
     snapshot = await ctx.challenges.snapshot(def.id)
   } catch (err) {
-    throw new InfrastructureError(`challenge ${def.id}: snapshot failed: ${errorMessage(err)}`, { cause: err })
+    throw new InfrastructureError(`challenge ${def.id}: snapshot failed: ${errorMessage(err)}`, {
+      cause: err,
+    })
   }
 
   const debug = submission.debug === 1
@@ -44,9 +48,13 @@ export async function chargeAndQueue(
   const subject = submission.quota_subject ?? submission.pusher_username ?? 'unknown'
   const gpu = def.phases.some((p) => p.gpus > 0)
 
-  const outcome = await ctx.queue.withLease(job, async (trx): Promise<ChargeOutcome> => {
+  const outcome = await withLeaseGrouped(ctx, job, async (trx): Promise<ChargeOutcome> => {
     const now = ctx.clock.now()
-    const current = await trx.selectFrom('submissions').select('state').where('id', '=', submission.id).executeTakeFirstOrThrow()
+    const current = await trx
+      .selectFrom('submissions')
+      .select('state')
+      .where('id', '=', submission.id)
+      .executeTakeFirstOrThrow()
     if (current.state !== 'received') {
       await markEventProcessed(trx, submission.event_id, submission.id, ctx.clock)
       await ctx.queue.complete(trx, job)
@@ -67,7 +75,13 @@ export async function chargeAndQueue(
       const at = now.toISOString()
       const evaluation = await trx
         .insertInto('evaluations')
-        .values({ submission_id: submission.id, number: 1, kind: 'first', state: 'queued', created_at: at })
+        .values({
+          submission_id: submission.id,
+          number: 1,
+          kind: 'first',
+          state: 'queued',
+          created_at: at,
+        })
         .returning('id')
         .executeTakeFirstOrThrow()
       const evaluationId = Number(evaluation.id)
@@ -90,6 +104,7 @@ export async function chargeAndQueue(
         at: now,
         evaluationId,
         set: {
+          platform_submission_id: platformSubmissionId,
           challenge_snapshot_json: JSON.stringify(snapshot.definition),
           data_hash: snapshot.dataHash,
           grader_image: JSON.stringify(snapshot.graderImages),
@@ -107,6 +122,7 @@ export async function chargeAndQueue(
         message: `over quota: ${used} of ${limit} ${kind} used in ${describeWindow(quotaWindow)}; ${when}`,
         actor: 'proctor',
         at: now,
+        set: { platform_submission_id: platformSubmissionId },
       })
     }
 

@@ -5,7 +5,11 @@ import type { z } from 'zod'
  * participant's rejection message: `project.id is required`, `after must be a string, not a
  * number`. Schemas set their own message for format rules (a sha, a path); that one is used.
  */
-export function describeIssue(error: z.ZodError, input: unknown, root = ''): { field: string; message: string } {
+export function describeIssue(
+  error: z.ZodError,
+  input: unknown,
+  root = '',
+): { field: string; message: string } {
   const issue = error.issues[0]
   const segments = (issue?.path ?? []).map(String)
   const field = [root, ...segments].filter((s) => s !== '').join('.') || '(body)'
@@ -14,7 +18,10 @@ export function describeIssue(error: z.ZodError, input: unknown, root = ''): { f
   if (issue.code === 'invalid_type') {
     const value = valueAt(input, issue.path ?? [])
     if (value === undefined) return { field, message: `${field} is required` }
-    return { field, message: `${field} must be ${article(issue.expected)}, not ${describeValue(value)}` }
+    return {
+      field,
+      message: `${field} must be ${article(issue.expected)}, not ${describeValue(value)}`,
+    }
   }
   const custom = issue.message.startsWith('Invalid') ? 'is invalid' : issue.message
   return { field, message: `${field} ${custom}` }

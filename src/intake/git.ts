@@ -31,7 +31,7 @@ export class GitError extends ProctorError {
  * The environment every git process gets: no prompts (a missing credential fails at once
  * instead of hanging a worker), no ssh questions, and no system-wide config surprises.
  */
-const GIT_ENV: Readonly<Record<string, string>> = {
+export const GIT_ENV: Readonly<Record<string, string>> = {
   GIT_TERMINAL_PROMPT: '0',
   GIT_SSH_COMMAND: 'ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new',
   GIT_CONFIG_NOSYSTEM: '1',

@@ -35,16 +35,24 @@ interface HookParams {
  * Registered without fastify-plugin on purpose: the raw-body parser and error handler stay
  * inside this plugin and do not change the rest of the API.
  */
-export async function hookRoutes(app: FastifyInstance, options: HookRoutesOptions): Promise<void> {
+export function hookRoutes(
+  app: FastifyInstance,
+  options: HookRoutesOptions,
+  done: (err?: Error) => void,
+): void {
   const { ctx } = options
   const forges = new Map<string, ForgeConfig>(ctx.config.forges.map((f) => [f.id, f]))
   const bodyLimit = ctx.config.server.bodyLimitBytes
 
   // Signatures are computed over the exact bytes sent, so every content type is kept raw.
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, function keepRawBody(_req, body, done) {
-    done(null, body)
-  })
+  app.addContentTypeParser(
+    '*',
+    { parseAs: 'buffer', bodyLimit },
+    function keepRawBody(_req, body, done) {
+      done(null, body)
+    },
+  )
   app.setErrorHandler(answerHookError)
 
   async function receiveHook(request: FastifyRequest<{ Params: HookParams }>, reply: FastifyReply) {
@@ -76,18 +84,25 @@ export async function hookRoutes(app: FastifyInstance, options: HookRoutesOption
     }
     const event = adapter.parse(body, delivery, forge)
     if (event.kind === 'malformed') {
-      return reply.code(400).send({ error: 'malformed', field: event.field, message: event.message })
+      return reply
+        .code(400)
+        .send({ error: 'malformed', field: event.field, message: event.message })
     }
 
     const result = await recordForgeEvent(ctx, forge.id, event)
     const logged = { forgeId: forge.id, eventId: result.eventId, status: result.status }
     switch (result.status) {
       case 'accepted':
-        request.log.info({ ...logged, projectId: event.projectId, ref: event.ref }, 'tag push accepted')
+        request.log.info(
+          { ...logged, projectId: event.projectId, ref: event.ref },
+          'tag push accepted',
+        )
         return reply.code(202).send({ status: 'accepted', eventId: result.eventId })
       case 'ignored':
         request.log.info(logged, 'hook ignored')
-        return reply.code(200).send({ status: 'ignored', reason: result.reason, eventId: result.eventId })
+        return reply
+          .code(200)
+          .send({ status: 'ignored', reason: result.reason, eventId: result.eventId })
       case 'duplicate':
         request.log.info(logged, 'duplicate hook delivery')
         return reply.code(200).send({
@@ -101,6 +116,7 @@ export async function hookRoutes(app: FastifyInstance, options: HookRoutesOption
 
   app.post('/hooks/:forgeId', { bodyLimit }, receiveHook)
   app.post('/hooks/:forgeId/:source', { bodyLimit }, receiveHook)
+  done()
 }
 
 function answerHookError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
@@ -119,5 +135,7 @@ function answerHookError(error: FastifyError, request: FastifyRequest, reply: Fa
     return reply.code(status).send({ error: 'bad_request', message: error.message })
   }
   request.log.error({ err: error }, 'hook failed')
-  return reply.code(500).send({ error: 'internal', message: 'proctor failed to handle the delivery' })
+  return reply
+    .code(500)
+    .send({ error: 'internal', message: 'proctor failed to handle the delivery' })
 }

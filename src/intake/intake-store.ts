@@ -23,7 +23,15 @@ export interface TagPushRow {
 
 export function toTagPushRow(event: HookEvent): TagPushRow | null {
   const { project_id, project_path, ref, tag, after_sha, checkout_sha, pusher_forge_id } = event
-  if (!project_id || !project_path || !ref || !tag || !after_sha || !checkout_sha || !pusher_forge_id) {
+  if (
+    !project_id ||
+    !project_path ||
+    !ref ||
+    !tag ||
+    !after_sha ||
+    !checkout_sha ||
+    !pusher_forge_id
+  ) {
     return null
   }
   return {
@@ -56,6 +64,15 @@ export async function findSubmissionByIdentity(
     .executeTakeFirst()
 }
 
+/** What a submission that passed the checks records at creation. */
+export interface AcceptedFields {
+  challengeId: string
+  roundId: string | null
+  participantId: number
+  quotaSubject: string
+  authors: readonly string[]
+}
+
 export const RECEIVED_DETAIL =
   'received; checking crowdai.json, the challenge and the participant, then the quota'
 
@@ -70,6 +87,7 @@ export async function createSubmission(
   commit: string,
   manifest: Manifest | null,
   clock: Clock,
+  accepted?: AcceptedFields,
 ): Promise<{ submission: Submission; created: boolean }> {
   const now = clock.now()
   const at = now.toISOString()
@@ -77,17 +95,17 @@ export async function createSubmission(
     .insertInto('submissions')
     .values({
       event_id: event.id,
-      challenge_id: null,
-      round_id: null,
+      challenge_id: accepted?.challengeId ?? null,
+      round_id: accepted?.roundId ?? null,
       forge: event.forge,
       project_id: event.projectId,
       project_path: event.projectPath,
       tag: event.tag,
       commit_sha: commit,
-      participant_id: null,
+      participant_id: accepted?.participantId ?? null,
       pusher_username: event.pusherUsername,
-      quota_subject: null,
-      authors_json: '[]',
+      quota_subject: accepted?.quotaSubject ?? null,
+      authors_json: JSON.stringify(accepted?.authors ?? []),
       description: manifest?.description ?? null,
       manifest_extra_json: JSON.stringify(manifest?.extra ?? {}),
       debug: manifest?.debug ? 1 : 0,
@@ -99,7 +117,7 @@ export async function createSubmission(
       state_changed_at: at,
     })
     .onConflict((oc) => oc.columns(['forge', 'project_id', 'tag', 'commit_sha']).doNothing())
-    .returning('id')
+    .returningAll()
     .executeTakeFirst()
 
   if (!inserted) {
@@ -117,9 +135,12 @@ export async function createSubmission(
     actor: 'proctor',
     at: now,
   })
-  await trx.updateTable('hook_events').set({ submission_id: id }).where('id', '=', event.id).execute()
-  const submission = await trx.selectFrom('submissions').selectAll().where('id', '=', id).executeTakeFirstOrThrow()
-  return { submission, created: true }
+  await trx
+    .updateTable('hook_events')
+    .set({ submission_id: id })
+    .where('id', '=', event.id)
+    .execute()
+  return { submission: { ...inserted, id }, created: true }
 }
 
 /** The event is done: it names its submission from now on. */
@@ -131,12 +152,21 @@ export async function markEventProcessed(
 ): Promise<void> {
   await db
     .updateTable('hook_events')
-    .set({ status: 'processed', submission_id: submissionId, processed_at: clock.now().toISOString() })
+    .set({
+      status: 'processed',
+      submission_id: submissionId,
+      processed_at: clock.now().toISOString(),
+    })
     .where('id', '=', eventId)
     .execute()
 }
 
-export async function markEventFailed(db: Executor, eventId: number, reason: string, clock: Clock): Promise<void> {
+export async function markEventFailed(
+  db: Executor,
+  eventId: number,
+  reason: string,
+  clock: Clock,
+): Promise<void> {
   await db
     .updateTable('hook_events')
     .set({ status: 'failed', reason, processed_at: clock.now().toISOString() })

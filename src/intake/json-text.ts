@@ -53,11 +53,14 @@ class Parser {
 
   parseDocument(): unknown {
     this.#skipSpace()
-    if (this.#pos >= this.#text.length) throw this.#error('the file is empty; it must hold a JSON object')
+    if (this.#pos >= this.#text.length)
+      throw this.#error('the file is empty; it must hold a JSON object')
     const value = this.#parseValue(0)
     this.#skipSpace()
     if (this.#pos < this.#text.length) {
-      throw this.#error('unexpected text after the end of the JSON value (only one value is allowed)')
+      throw this.#error(
+        'unexpected text after the end of the JSON value (only one value is allowed)',
+      )
     }
     return value
   }
@@ -78,7 +81,8 @@ class Parser {
   }
 
   #parseValue(depth: number): unknown {
-    if (depth > MAX_DEPTH) throw this.#error(`the JSON is nested more than ${MAX_DEPTH} levels deep`)
+    if (depth > MAX_DEPTH)
+      throw this.#error(`the JSON is nested more than ${MAX_DEPTH} levels deep`)
     const c = this.#text[this.#pos]
     switch (c) {
       case '{':
@@ -137,7 +141,8 @@ class Parser {
     for (;;) {
       const c = this.#text[this.#pos]
       if (c === "'") throw this.#error('JSON strings use double quotes ("), not single quotes')
-      if (c === undefined) throw this.#error('the file ends before the object is closed (a missing })')
+      if (c === undefined)
+        throw this.#error('the file ends before the object is closed (a missing })')
       if (c !== '"') {
         if (/[A-Za-z_$]/.test(c)) throw this.#error('property names must be in double quotes')
         throw this.#error(`expected a property name in double quotes, found ${JSON.stringify(c)}`)
@@ -147,7 +152,8 @@ class Parser {
       if (seen.has(key)) throw this.#error(`"${key}" appears twice in the same object`, keyAt)
       seen.add(key)
       this.#skipSpace()
-      if (this.#text[this.#pos] !== ':') throw this.#error(`expected : after the property name "${key}"`)
+      if (this.#text[this.#pos] !== ':')
+        throw this.#error(`expected : after the property name "${key}"`)
       this.#pos++
       this.#skipSpace()
       entries.push([key, this.#parseValue(depth + 1)])
@@ -158,12 +164,15 @@ class Parser {
         // fromEntries defines own properties: a "__proto__" key cannot change the prototype.
         return Object.fromEntries(entries)
       }
-      if (next === undefined) throw this.#error('the file ends before the object is closed (a missing })')
-      if (next !== ',') throw this.#error('expected , or } after a property value (a missing comma?)')
+      if (next === undefined)
+        throw this.#error('the file ends before the object is closed (a missing })')
+      if (next !== ',')
+        throw this.#error('expected , or } after a property value (a missing comma?)')
       const commaAt = this.#pos
       this.#pos++
       this.#skipSpace()
-      if (this.#text[this.#pos] === '}') throw this.#error('a trailing comma is not allowed in JSON', commaAt)
+      if (this.#text[this.#pos] === '}')
+        throw this.#error('a trailing comma is not allowed in JSON', commaAt)
     }
   }
 
@@ -183,12 +192,14 @@ class Parser {
         this.#pos++
         return items
       }
-      if (next === undefined) throw this.#error('the file ends before the list is closed (a missing ])')
+      if (next === undefined)
+        throw this.#error('the file ends before the list is closed (a missing ])')
       if (next !== ',') throw this.#error('expected , or ] after a list item (a missing comma?)')
       const commaAt = this.#pos
       this.#pos++
       this.#skipSpace()
-      if (this.#text[this.#pos] === ']') throw this.#error('a trailing comma is not allowed in JSON', commaAt)
+      if (this.#text[this.#pos] === ']')
+        throw this.#error('a trailing comma is not allowed in JSON', commaAt)
     }
   }
 
@@ -199,7 +210,8 @@ class Parser {
     let out = ''
     let chunkStart = this.#pos
     for (;;) {
-      if (this.#pos >= text.length) throw this.#error('the file ends inside a text value (a missing ")', start)
+      if (this.#pos >= text.length)
+        throw this.#error('the file ends inside a text value (a missing ")', start)
       const code = text.charCodeAt(this.#pos)
       if (code === 0x22) {
         out += text.slice(chunkStart, this.#pos)
@@ -207,7 +219,9 @@ class Parser {
         return out
       }
       if (code < 0x20) {
-        throw this.#error('a line break or control character inside a text value must be escaped (\\n, \\t)')
+        throw this.#error(
+          'a line break or control character inside a text value must be escaped (\\n, \\t)',
+        )
       }
       if (code === 0x5c) {
         out += text.slice(chunkStart, this.#pos)
@@ -221,7 +235,16 @@ class Parser {
 
   #parseEscape(): string {
     const c = this.#text[this.#pos + 1]
-    const simple: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' }
+    const simple: Record<string, string> = {
+      '"': '"',
+      '\\': '\\',
+      '/': '/',
+      b: '\b',
+      f: '\f',
+      n: '\n',
+      r: '\r',
+      t: '\t',
+    }
     if (c !== undefined && c in simple) {
       this.#pos += 2
       return simple[c] ?? ''
@@ -241,7 +264,9 @@ class Parser {
     if (!match) throw this.#error('a number is malformed')
     const after = rest[match[0].length]
     if (after !== undefined && /[0-9.eExX]/.test(after)) {
-      throw this.#error(/^-?0\d/.test(rest) ? 'numbers cannot have leading zeros' : 'a number is malformed')
+      throw this.#error(
+        /^-?0\d/.test(rest) ? 'numbers cannot have leading zeros' : 'a number is malformed',
+      )
     }
     this.#pos += match[0].length
     return Number(match[0])

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 
+import type { CatFileSession } from './cat-file.ts'
 import { describeIssue, describeValue } from './describe-issue.ts'
 import { parseJsonText } from './json-text.ts'
 import type { Mirror } from './mirror.ts'
@@ -39,18 +40,53 @@ export type ManifestResult =
 const KNOWN_KEYS = new Set(['challenge_id', 'authors', 'description', 'debug'])
 
 const manifestSchema = z.object({
-  challenge_id: z.string().trim().min(1, 'must not be empty').max(200, 'is longer than 200 characters'),
-  authors: z.array(z.string().trim().max(255, 'is longer than 255 characters')).max(100, 'lists more than 100 authors').optional(),
+  challenge_id: z
+    .string()
+    .trim()
+    .min(1, 'must not be empty')
+    .max(200, 'is longer than 200 characters'),
+  authors: z
+    .array(z.string().trim().max(255, 'is longer than 255 characters'))
+    .max(100, 'lists more than 100 authors')
+    .optional(),
   description: z.string().max(10_000, 'is longer than 10000 characters').optional(),
   debug: z.boolean().optional(),
 })
 
-/** Reads and checks crowdai.json at `commit` from the mirror. Git trouble throws (retried). */
-export async function readManifest(mirror: Mirror, commit: string, tag: string): Promise<ManifestResult> {
-  const entries = await mirror.listRoot(commit)
+export type CommitInspection =
+  | { found: false }
+  | { found: true; commit: string; manifest: ManifestResult }
+
+/**
+ * Peels `rev` to its commit in the mirror and reads crowdai.json at that commit's root,
+ * through the mirror's `git cat-file` process. `found: false` when the mirror lacks the commit (fetch, then
+ * ask again). Git trouble throws InfrastructureError (the job is retried).
+ */
+export async function inspectCommit(
+  mirror: Mirror,
+  rev: string,
+  tag: string,
+): Promise<CommitInspection> {
+  const inspection = await mirror.read(async (reader): Promise<CommitInspection> => {
+    const peeled = await reader.peelCommit(rev)
+    if (!peeled) return { found: false }
+    const manifest = await readManifestAt(reader, peeled.tree, tag)
+    return { found: true, commit: peeled.commit, manifest }
+  })
+  return inspection ?? { found: false }
+}
+
+async function readManifestAt(
+  reader: CatFileSession,
+  tree: string,
+  tag: string,
+): Promise<ManifestResult> {
+  const entries = await reader.listTree(tree)
   const entry = entries.find((e) => e.name === MANIFEST_FILE)
   if (!entry || entry.type !== 'blob') {
-    const nearly = entries.find((e) => e.name.toLowerCase() === MANIFEST_FILE && e.name !== MANIFEST_FILE)
+    const nearly = entries.find(
+      (e) => e.name.toLowerCase() === MANIFEST_FILE && e.name !== MANIFEST_FILE,
+    )
     const hint = nearly ? ` (found ${nearly.name}; the name is case-sensitive)` : ''
     const what =
       entry?.type === 'tree' ? ' (it is a directory)' : entry ? ' (it is a submodule)' : ''
@@ -67,16 +103,15 @@ export async function readManifest(mirror: Mirror, commit: string, tag: string):
       message: `${MANIFEST_FILE} at tag ${tag} is a symbolic link; it must be a regular file`,
     }
   }
-  if (entry.size !== null && entry.size > MANIFEST_MAX_BYTES) {
+  const size = await reader.blobSize(entry.sha)
+  if (size !== null && size > MANIFEST_MAX_BYTES) {
     return {
       ok: false,
       code: 'manifest_invalid',
-      message: `${MANIFEST_FILE} at tag ${tag} is ${entry.size} bytes; the limit is ${MANIFEST_MAX_BYTES} (64 KiB)`,
+      message: `${MANIFEST_FILE} at tag ${tag} is ${size} bytes; the limit is ${MANIFEST_MAX_BYTES} (64 KiB)`,
     }
   }
-
-  const bytes = await mirror.readBlob(entry.sha, MANIFEST_MAX_BYTES)
-  return parseManifest(bytes, tag)
+  return parseManifest(await reader.readBlob(entry.sha), tag)
 }
 
 /** Checks crowdai.json's bytes: one parse, one object. */
@@ -87,7 +122,8 @@ export function parseManifest(bytes: Buffer, tag: string): ManifestResult {
     code: 'manifest_invalid',
     message: `${where}: ${message}`,
   })
-  if (bytes.length > MANIFEST_MAX_BYTES) return invalid(`it is larger than ${MANIFEST_MAX_BYTES} bytes (64 KiB)`)
+  if (bytes.length > MANIFEST_MAX_BYTES)
+    return invalid(`it is larger than ${MANIFEST_MAX_BYTES} bytes (64 KiB)`)
   if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
     return invalid('it is saved as UTF-16; save it as UTF-8')
   }
@@ -103,7 +139,9 @@ export function parseManifest(bytes: Buffer, tag: string): ManifestResult {
   if (!parsed.ok) return invalid(`line ${parsed.line}, column ${parsed.column}: ${parsed.message}`)
   const value = parsed.value
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return invalid(`it must hold a JSON object ({ "challenge_id": … }), not ${describeValue(value)}`)
+    return invalid(
+      `it must hold a JSON object ({ "challenge_id": … }), not ${describeValue(value)}`,
+    )
   }
 
   const fields = manifestSchema.safeParse(value)

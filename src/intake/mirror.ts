@@ -1,9 +1,11 @@
 import { existsSync } from 'node:fs'
-import { mkdir } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { mkdir, rename, rm } from 'node:fs/promises'
 import path from 'node:path'
 
 import type { ForgeConfig, ProctorConfig } from '../config/proctor-config.ts'
 import { InfrastructureError } from '../domain/errors.ts'
+import { CatFileSession } from './cat-file.ts'
 import { GitError, runGit } from './git.ts'
 
 /** How long one fetch of a project may take before the intake job is retried. */
@@ -47,18 +49,9 @@ function authEnv(forge: ForgeConfig, url: string): Record<string, string> {
   }
 }
 
-export interface TreeEntry {
-  mode: string
-  type: string
-  sha: string
-  /** Blob size in bytes; null for trees and submodules. */
-  size: number | null
-  name: string
-}
-
 /**
  * A local bare mirror of one project, fetched from the forge on demand. Reads run
- * concurrently; fetches of one mirror are coalesced (see FetchGate), so a burst of pushes
+ * concurrently (each through its own `git cat-file` process); fetches of one mirror are coalesced (see FetchGate), so a burst of pushes
  * to one project costs one or two fetches, not one each.
  */
 export class Mirror {
@@ -83,11 +76,23 @@ export class Mirror {
       await this.#ensure()
       try {
         await runGit(
-          ['fetch', '--quiet', '--prune', '--no-write-fetch-head', this.#url, '+refs/tags/*:refs/tags/*', '+refs/heads/*:refs/heads/*'],
+          [
+            'fetch',
+            '--quiet',
+            '--prune',
+            '--no-write-fetch-head',
+            this.#url,
+            '+refs/tags/*:refs/tags/*',
+            '+refs/heads/*:refs/heads/*',
+          ],
           { cwd: this.dir, timeoutMs: FETCH_TIMEOUT_MS, env: this.#env },
         )
       } catch (err) {
-        throw new InfrastructureError(`fetching ${this.#url} failed: ${errorText(err)}`, { cause: err })
+        throw new InfrastructureError(`fetching ${this.#url} failed: ${errorText(err)}`, {
+          cause: err,
+        })
+      } finally {
+        readers.invalidate(this.dir)
       }
     })
   }
@@ -108,6 +113,8 @@ export class Mirror {
     } catch (err) {
       if (err instanceof GitError) return false
       throw err
+    } finally {
+      readers.invalidate(this.dir)
     }
   }
 
@@ -135,38 +142,48 @@ export class Mirror {
     }
   }
 
-  /** The entries at the root of a commit's tree (not recursive). */
-  async listRoot(commit: string): Promise<TreeEntry[]> {
-    const out = await this.#read(['ls-tree', '-l', '-z', '--full-tree', commit])
-    const entries: TreeEntry[] = []
-    for (const record of out.toString('utf8').split('\0')) {
-      if (!record) continue
-      // "<mode> <type> <sha> <size>\t<name>", size is "-" for trees and submodules.
-      const tab = record.indexOf('\t')
-      const [mode = '', type = '', sha = '', size = '-'] = record.slice(0, tab).trim().split(/\s+/)
-      entries.push({ mode, type, sha, size: size === '-' ? null : Number(size), name: record.slice(tab + 1) })
-    }
-    return entries
+  /**
+   * Runs `read` with the mirror's shared `git cat-file` process (see ReaderPool), or returns
+   * null when the mirror does not exist yet. Git trouble or a read slower than the read
+   * timeout throws InfrastructureError, and the process is replaced.
+   */
+  async read<T>(read: (reader: CatFileSession) => Promise<T>): Promise<T | null> {
+    // A fetch in progress may have written a commit and not yet its tree: wait it out.
+    await this.#gate.idle()
+    if (!existsSync(path.join(this.dir, 'HEAD'))) return null
+    return readers.run(this.dir, read)
   }
 
-  async readBlob(sha: string, maxBytes: number): Promise<Buffer> {
-    return this.#read(['cat-file', 'blob', sha], maxBytes + 1)
-  }
-
-  async #read(args: string[], maxBytes?: number): Promise<Buffer> {
-    try {
-      return await runGit(args, { cwd: this.dir, timeoutMs: READ_TIMEOUT_MS, ...(maxBytes ? { maxBytes } : {}) })
-    } catch (err) {
-      throw new InfrastructureError(`git ${args[0] ?? ''} in ${this.dir} failed: ${errorText(err)}`, { cause: err })
-    }
-  }
-
+  /**
+   * Creates the bare repository in a scratch folder and renames it into place, so a reader
+   * never sees a half-made repository (`openReader` checks for HEAD).
+   */
   async #ensure(): Promise<void> {
     if (existsSync(path.join(this.dir, 'HEAD'))) return
-    await mkdir(this.dir, { recursive: true })
-    await runGit(['init', '--quiet', '--bare', this.dir], { timeoutMs: READ_TIMEOUT_MS })
-    // Old commits of moved or deleted tags must stay readable: no automatic gc in a mirror.
-    await runGit(['config', 'gc.auto', '0'], { cwd: this.dir, timeoutMs: READ_TIMEOUT_MS })
+    await mkdir(path.dirname(this.dir), { recursive: true })
+    const scratch = `${this.dir}.init-${process.pid}-${randomBytes(4).toString('hex')}`
+    try {
+      await runGit(['init', '--quiet', '--bare', scratch], { timeoutMs: READ_TIMEOUT_MS })
+      // Old commits of moved or deleted tags must stay readable: no automatic gc in a mirror.
+      await runGit(['config', 'gc.auto', '0'], { cwd: scratch, timeoutMs: READ_TIMEOUT_MS })
+      // Keep what a fetch brings as a pack: a pack appears whole (its index is renamed into
+      // place last), where exploded loose objects appear one by one to another process's
+      // reader (a commit before its tree).
+      await runGit(['config', 'fetch.unpackLimit', '1'], {
+        cwd: scratch,
+        timeoutMs: READ_TIMEOUT_MS,
+      })
+      await rename(scratch, this.dir)
+    } catch (err) {
+      // Another process made it first: theirs is as good as ours.
+      if (!existsSync(path.join(this.dir, 'HEAD'))) {
+        throw new InfrastructureError(`creating the mirror ${this.dir} failed: ${errorText(err)}`, {
+          cause: err,
+        })
+      }
+    } finally {
+      await rm(scratch, { recursive: true, force: true })
+    }
   }
 }
 
@@ -198,6 +215,13 @@ class FetchGate {
     return queued
   }
 
+  /** Resolves once no fetch runs or waits (a fetch failing counts as over). */
+  async idle(): Promise<void> {
+    while (this.#running || this.#queued) {
+      await (this.#queued ?? this.#running)?.catch(() => undefined)
+    }
+  }
+
   #start(fetch: () => Promise<void>): Promise<void> {
     const run = fetch().finally(() => {
       if (this.#running === run) this.#running = null
@@ -218,3 +242,85 @@ function gateFor(dir: string): FetchGate {
   }
   return gate
 }
+
+/** A cat-file process stays this long after its last read, then exits. */
+const READER_IDLE_MS = 30_000
+
+interface PooledReader {
+  session: CatFileSession
+  /** Reads queue behind each other: one command at a time on the pipe. */
+  tail: Promise<unknown>
+  idle: NodeJS.Timeout | null
+}
+
+/**
+ * One long-lived `git cat-file --batch-command` per mirror, shared by every job reading
+ * that mirror, so a job whose commit is already mirrored starts no process at all. Replaced
+ * after each fetch of the mirror (a running cat-file may not see new objects), after an
+ * error, and closed after READER_IDLE_MS without reads.
+ */
+class ReaderPool {
+  readonly #readers = new Map<string, PooledReader>()
+
+  run<T>(dir: string, read: (reader: CatFileSession) => Promise<T>): Promise<T> {
+    const pooled = this.#get(dir)
+    const result = pooled.tail.then(() => this.#runOne(dir, pooled, read))
+    pooled.tail = result.catch(() => undefined)
+    return result
+  }
+
+  invalidate(dir: string): void {
+    const pooled = this.#readers.get(dir)
+    if (!pooled) return
+    this.#readers.delete(dir)
+    // Reads already queued on it finish first; then it exits.
+    void pooled.tail.then(() => pooled.session.close())
+  }
+
+  #get(dir: string): PooledReader {
+    let pooled = this.#readers.get(dir)
+    if (!pooled || !pooled.session.usable) {
+      pooled = { session: new CatFileSession(dir), tail: Promise.resolve(), idle: null }
+      this.#readers.set(dir, pooled)
+    }
+    if (pooled.idle) clearTimeout(pooled.idle)
+    pooled.idle = null
+    return pooled
+  }
+
+  async #runOne<T>(
+    dir: string,
+    pooled: PooledReader,
+    read: (reader: CatFileSession) => Promise<T>,
+  ): Promise<T> {
+    const timer = setTimeout(
+      () =>
+        pooled.session.kill(
+          new Error(`git cat-file in ${dir} did not answer within ${READ_TIMEOUT_MS} ms`),
+        ),
+      READ_TIMEOUT_MS,
+    )
+    try {
+      return await read(pooled.session)
+    } catch (err) {
+      pooled.session.kill(err instanceof Error ? err : new Error(String(err)))
+      if (this.#readers.get(dir) === pooled) this.#readers.delete(dir)
+      throw new InfrastructureError(`reading ${dir} failed: ${errorText(err)}`, { cause: err })
+    } finally {
+      clearTimeout(timer)
+      if (this.#readers.get(dir) === pooled) {
+        if (pooled.idle) clearTimeout(pooled.idle)
+        pooled.idle = setTimeout(() => this.#close(dir, pooled), READER_IDLE_MS)
+        pooled.idle.unref()
+      }
+    }
+  }
+
+  #close(dir: string, pooled: PooledReader): void {
+    if (this.#readers.get(dir) !== pooled) return
+    this.#readers.delete(dir)
+    void pooled.tail.then(() => pooled.session.close())
+  }
+}
+
+const readers = new ReaderPool()

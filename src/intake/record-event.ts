@@ -4,6 +4,7 @@ import type { AppContext } from '../app/context.ts'
 import { ProctorError } from '../domain/errors.ts'
 import type { Database } from '../store/schema.ts'
 import { deliveryKey, type ForgeEvent, type TagPushEvent } from './forge-event.ts'
+import { groupCommitterFor } from './group-commit.ts'
 
 export type RecordResult =
   | { status: 'accepted'; eventId: number }
@@ -24,16 +25,21 @@ export class StoreUnavailableError extends ProctorError {
 /**
  * Stores one delivery and, for a new tag push, its intake job, in one transaction: a 2xx is
  * only ever answered for what is committed. Shared by the hook route and `proctor submit`.
+ * Deliveries arriving together share one commit (group-commit.ts); each stays atomic.
  *
  * Dedup: the same forge and Idempotency-Key, or the same delivery key (forge, project, ref,
  * after), is a duplicate of the first event forever: its `duplicate_count` goes up and
  * nothing else happens. The insert is `on conflict do nothing`, so two identical deliveries
  * racing each other end as one accepted and one duplicate on either dialect, never an error.
  */
-export async function recordForgeEvent(ctx: AppContext, forgeId: string, event: ForgeEvent): Promise<RecordResult> {
+export async function recordForgeEvent(
+  ctx: AppContext,
+  forgeId: string,
+  event: ForgeEvent,
+): Promise<RecordResult> {
   let result: RecordResult
   try {
-    result = await ctx.store.db.transaction().execute(async (trx) => {
+    result = await groupCommitterFor(ctx.store).run(async (trx) => {
       const byKey = event.idempotencyKey
         ? await trx
             .selectFrom('hook_events')

@@ -1,7 +1,13 @@
 import type { AppContext } from '../app/context.ts'
 import { BadRequestError } from '../domain/errors.ts'
 import { findForgeIdentity, findParticipantsByUsernames } from '../participants/directory.ts'
-import { deliveryKey, isSafeProjectPath, isValidTagName, TAG_PREFIX, type TagPushEvent } from './forge-event.ts'
+import {
+  deliveryKey,
+  isSafeProjectPath,
+  isValidTagName,
+  TAG_PREFIX,
+  type TagPushEvent,
+} from './forge-event.ts'
 import { Mirror } from './mirror.ts'
 import { recordForgeEvent, type RecordResult } from './record-event.ts'
 
@@ -36,17 +42,32 @@ export type SubmitTagResult = RecordResult & { commit: string; after: string }
  * Throws BadRequestError (404/400) for an unknown forge, participant or tag, and
  * InfrastructureError when the forge cannot be fetched.
  */
-export async function submitTag(ctx: AppContext, options: SubmitTagOptions): Promise<SubmitTagResult> {
+export async function submitTag(
+  ctx: AppContext,
+  options: SubmitTagOptions,
+): Promise<SubmitTagResult> {
   const forge = ctx.config.forges.find((f) => f.id === options.forgeId)
-  if (!forge) throw new BadRequestError(`no forge with id ${options.forgeId} is configured`, 404, 'unknown_forge')
+  if (!forge)
+    throw new BadRequestError(
+      `no forge with id ${options.forgeId} is configured`,
+      404,
+      'unknown_forge',
+    )
   if (!isSafeProjectPath(options.projectPath)) {
     throw new BadRequestError(`${JSON.stringify(options.projectPath)} is not a project path`, 400)
   }
-  if (!isValidTagName(options.tag)) throw new BadRequestError(`${JSON.stringify(options.tag)} is not a tag name`, 400)
+  if (!isValidTagName(options.tag))
+    throw new BadRequestError(`${JSON.stringify(options.tag)} is not a tag name`, 400)
 
-  const [participant] = await findParticipantsByUsernames(ctx.store.db, [options.participantUsername])
+  const [participant] = await findParticipantsByUsernames(ctx.store.db, [
+    options.participantUsername,
+  ])
   if (!participant) {
-    throw new BadRequestError(`no participant ${options.participantUsername} in the directory`, 404, 'unknown_participant')
+    throw new BadRequestError(
+      `no participant ${options.participantUsername} in the directory`,
+      404,
+      'unknown_participant',
+    )
   }
   const identity = await findForgeIdentity(ctx.store.db, Number(participant.id), forge.id)
   if (!identity) {
@@ -69,7 +90,10 @@ export async function submitTag(ctx: AppContext, options: SubmitTagOptions): Pro
     )
   }
 
-  const projectId = options.projectId ?? (await knownProjectId(ctx, forge.id, options.projectPath)) ?? options.projectPath
+  const projectId =
+    options.projectId ??
+    (await knownProjectId(ctx, forge.id, options.projectPath)) ??
+    options.projectPath
   const partial: Omit<TagPushEvent, 'idempotencyKey'> = {
     kind: 'tag_push',
     projectId,
@@ -78,17 +102,26 @@ export async function submitTag(ctx: AppContext, options: SubmitTagOptions): Pro
     tag: options.tag,
     after,
     checkoutSha: commit,
-    pusher: { forgeUserId: identity.forgeUserId, username: identity.username ?? participant.username },
+    pusher: {
+      forgeUserId: identity.forgeUserId,
+      username: identity.username ?? participant.username,
+    },
   }
   const event: TagPushEvent = {
     ...partial,
-    idempotencyKey: options.idempotencyKey ?? `submit:${deliveryKey(forge.id, { ...partial, idempotencyKey: null })}`,
+    idempotencyKey:
+      options.idempotencyKey ??
+      `submit:${deliveryKey(forge.id, { ...partial, idempotencyKey: null })}`,
   }
   const result = await recordForgeEvent(ctx, forge.id, event)
   return { ...result, commit, after }
 }
 
-async function knownProjectId(ctx: AppContext, forgeId: string, projectPath: string): Promise<string | null> {
+async function knownProjectId(
+  ctx: AppContext,
+  forgeId: string,
+  projectPath: string,
+): Promise<string | null> {
   const row = await ctx.store.db
     .selectFrom('hook_events')
     .select('project_id')

@@ -58,26 +58,42 @@ export interface DirectoryLoadResult {
 }
 
 /** Reads and validates the directory file. Errors name the file and the entry. */
-export function readParticipantsFile(file: string, knownForges?: readonly string[]): ParticipantEntry[] {
+export function readParticipantsFile(
+  file: string,
+  knownForges?: readonly string[],
+): ParticipantEntry[] {
   let text: string
   try {
     text = readFileSync(file, 'utf8')
   } catch (err) {
-    throw new ProctorError('participants_invalid', `cannot read the participant directory ${file}: ${String(err)}`)
+    throw new ProctorError(
+      'participants_invalid',
+      `cannot read the participant directory ${file}: ${String(err)}`,
+    )
   }
   const doc = YAML.parseDocument(text)
   if (doc.errors.length > 0) {
-    throw new ProctorError('participants_invalid', `${file}: ${doc.errors[0]?.message ?? 'not YAML'}`)
+    throw new ProctorError(
+      'participants_invalid',
+      `${file}: ${doc.errors[0]?.message ?? 'not YAML'}`,
+    )
   }
   return parseParticipants(doc.toJS() ?? {}, file, knownForges)
 }
 
-export function parseParticipants(raw: unknown, source: string, knownForges?: readonly string[]): ParticipantEntry[] {
+export function parseParticipants(
+  raw: unknown,
+  source: string,
+  knownForges?: readonly string[],
+): ParticipantEntry[] {
   const parsed = directorySchema.safeParse(raw)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
     const where = issue?.path.join('.') || '(root)'
-    throw new ProctorError('participants_invalid', `${source}: ${where}: ${issue?.message ?? 'invalid'}`)
+    throw new ProctorError(
+      'participants_invalid',
+      `${source}: ${where}: ${issue?.message ?? 'invalid'}`,
+    )
   }
 
   const usernames = new Map<string, number>()
@@ -165,11 +181,21 @@ export async function loadParticipantDirectory(
       }
     }
 
-    const existing = await trx.selectFrom('participant_identities').select(['id', 'forge', 'forge_user_id']).execute()
-    const stale = existing.filter((r) => !keep.has(`${r.forge}\0${r.forge_user_id}`)).map((r) => r.id)
-    if (stale.length > 0) await trx.deleteFrom('participant_identities').where('id', 'in', stale).execute()
+    const existing = await trx
+      .selectFrom('participant_identities')
+      .select(['id', 'forge', 'forge_user_id'])
+      .execute()
+    const stale = existing
+      .filter((r) => !keep.has(`${r.forge}\0${r.forge_user_id}`))
+      .map((r) => r.id)
+    if (stale.length > 0)
+      await trx.deleteFrom('participant_identities').where('id', 'in', stale).execute()
 
-    return { participants: entries.length, identities: identityCount, identitiesRemoved: stale.length }
+    return {
+      participants: entries.length,
+      identities: identityCount,
+      identitiesRemoved: stale.length,
+    }
   })
 }
 
@@ -199,7 +225,10 @@ export async function findParticipantByForgeUser(
 }
 
 /** Participants by username, ignoring case. Unknown names are simply absent. */
-export async function findParticipantsByUsernames(db: Executor, usernames: readonly string[]): Promise<Participant[]> {
+export async function findParticipantsByUsernames(
+  db: Executor,
+  usernames: readonly string[],
+): Promise<Participant[]> {
   const lower = [...new Set(usernames.map((u) => u.toLowerCase()))]
   if (lower.length === 0) return []
   return db

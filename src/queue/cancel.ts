@@ -62,7 +62,9 @@ export async function cancelSubmission(
       submissionId,
       `cancelled by ${options.actor}: ${options.reason}`,
     )
-    const evaluationIds = jobs.flatMap((job) => (job.evaluation_id === null ? [] : [job.evaluation_id]))
+    const evaluationIds = jobs.flatMap((job) =>
+      job.evaluation_id === null ? [] : [job.evaluation_id],
+    )
     if (evaluationIds.length > 0) {
       await trx
         .updateTable('evaluations')

@@ -126,7 +126,11 @@ export async function nextFairSeq(
 }
 
 /** Registers a queue the first time a job enters it. */
-export async function ensureQueue(trx: Transaction<Database>, queue: string, now: Date): Promise<void> {
+export async function ensureQueue(
+  trx: Transaction<Database>,
+  queue: string,
+  now: Date,
+): Promise<void> {
   await trx
     .insertInto('job_queues')
     .values({ queue, vtime: 0, created_at: now.toISOString() })

@@ -5,92 +5,46 @@ import { performance } from 'node:perf_hooks'
 import { sql, type Transaction } from 'kysely'
 
 import type { Clock } from '../domain/clock.ts'
-import { ProctorError } from '../domain/errors.ts'
 import type { ReasonCode } from '../domain/reasons.ts'
 import type { Store } from '../store/database.ts'
-import type { Database, Job, JobKind } from '../store/schema.ts'
+import type { Database, Job } from '../store/schema.ts'
 import { inTransaction, type Executor } from '../store/transaction.ts'
 import { capabilityKey, servableCapabilityKeys } from './capabilities.ts'
 import { advanceVirtualTime, claimFromQueue, ensureQueue, nextFairSeq } from './claim.ts'
-import { queuePosition, type QueuePosition } from './queue-position.ts'
+import { queueDepth, queuePosition, type QueuePosition } from './queue-status.ts'
 import { queueWeight, WeightedRotation } from './rotation.ts'
+import { LEASE_CLEARED, recordRunTime, updateHeldJob } from './lease-writes.ts'
+import { cancelJobs, reapExpired, reapOverdue } from './take-back.ts'
+import {
+  JOB_PRIORITY,
+  StaleLeaseError,
+  type ClaimedJob,
+  type ClaimOptions,
+  type EnqueueOptions,
+  type QueueDepth,
+} from './types.ts'
 
-/**
- * Glossary (see docs/scheduling.md):
- * - queue: one per challenge (its id), plus `intake`. Workers choose the queues they serve.
- * - fairness key: whose job it is (the quota subject); inside a queue, keys take turns.
- * - lease: a token and an expiry a worker holds while it runs a job. Every write about the
- *   job carries the token; a stale token is refused with StaleLeaseError.
- * - attempt: raised by each claim; a job out of attempts fails instead of going back.
- */
+export { JOB_PRIORITY, StaleLeaseError } from './types.ts'
+export type { ClaimedJob, ClaimOptions, EnqueueOptions, QueueDepth } from './types.ts'
+export type { QueuePosition } from './queue-status.ts'
 
-/** Priorities: higher is claimed first. Re-runs wait behind new submissions. */
-export const JOB_PRIORITY = { submission: 0, rerun: -10 } as const
-
-export interface EnqueueOptions {
-  kind: JobKind
-  queue: string
-  priority?: number
-  eventId?: number | null
-  submissionId?: number | null
-  evaluationId?: number | null
-  fairnessKey?: string | null
-  capabilities?: readonly string[]
-  maxAttempts: number
-  runAfter?: Date
-  /** At most this many running jobs of this fairness key in this queue; more wait. */
-  inFlightCap?: number | null
+interface ClaimRequest {
+  options: ClaimOptions
+  capabilityKeys: readonly string[]
+  /** The queues this claim may take from, before ordering. */
+  served: readonly string[]
 }
 
-/** A job a worker holds. Every write it makes about the job carries `leaseToken`. */
-export interface ClaimedJob {
-  readonly id: number
-  readonly kind: JobKind
-  readonly queue: string
-  readonly attempt: number
-  readonly maxAttempts: number
-  readonly leaseToken: string
-  readonly eventId: number | null
-  readonly submissionId: number | null
-  readonly evaluationId: number | null
-}
-
-export interface ClaimOptions {
-  workerId: string
-  /** Queues served; `*` means every queue. */
-  queues: readonly string[]
-  capabilities: readonly string[]
-  kinds?: readonly JobKind[]
-  leaseMs: number
-  /**
-   * How this worker shares itself between the queues it serves while they all have work:
-   * `{ 'big-challenge': 3 }` takes three of its jobs for each job of a queue of weight 1
-   * (the default).
-   */
-  queueWeights?: Readonly<Record<string, number>>
-}
-
-export interface QueueDepth {
-  queue: string
-  waiting: number
-  running: number
-  /** When the oldest waiting job was enqueued (ISO-8601 UTC), and how long ago. */
-  oldest: string | null
-  oldestAgeSeconds: number | null
-}
-
-/** The lease was lost (expired and reaped, or the job was cancelled): stop writing. */
-export class StaleLeaseError extends ProctorError {
-  constructor(jobId: number) {
-    super(
-      'stale_lease',
-      `job ${jobId}: this worker's lease is no longer valid; another attempt owns the job now`,
-    )
-  }
+interface PendingClaim {
+  request: ClaimRequest
+  resolve: (job: ClaimedJob | null) => void
+  reject: (err: unknown) => void
 }
 
 /** How long the list of queues a `*` worker serves is reused before it is read again. */
 const QUEUE_LIST_TTL_MS = 1_000
+/** How often a queue's average run time is refreshed at most. */
+const RUN_TIME_REFRESH_MS = 1_000
 /** Workers whose rotation state is kept; the oldest is forgotten past this. */
 const MAX_ROTATIONS = 1_024
 
@@ -107,6 +61,10 @@ export class JobQueue {
   readonly #events = new EventEmitter()
   readonly #rotations = new Map<string, WeightedRotation>()
   #queueList: { names: Set<string>; loadedAt: number } | null = null
+  readonly #pendingClaims: PendingClaim[] = []
+  #claiming = false
+  readonly #vtimeSeen = new Map<string, number>()
+  readonly #runTimeWrittenAt = new Map<string, number>()
 
   constructor(store: Store, clock: Clock) {
     this.#store = store
@@ -168,15 +126,74 @@ export class JobQueue {
   /**
    * Takes the best job this worker may run, or null. Queues are tried in the worker's
    * weighted rotation; inside a queue the order is priority, then fair turn, then age (see
-   * claim.ts). One transaction: the job is this worker's when it returns, and no one else's.
+   * claim.ts). The job is this worker's when the promise resolves, and no one else's.
    */
   async claim(options: ClaimOptions): Promise<ClaimedJob | null> {
-    const capabilityKeys = servableCapabilityKeys(options.capabilities)
-    const served = options.queues.includes('*')
-      ? await this.#allQueues()
-      : [...new Set(options.queues)]
+    if (options.kinds?.length === 0) return null
+    const request: ClaimRequest = {
+      options,
+      capabilityKeys: servableCapabilityKeys(options.capabilities),
+      served: options.queues.includes('*') ? await this.#allQueues() : [...new Set(options.queues)],
+    }
+    for (const queue of request.served) queueWeight(options.queueWeights, queue)
+
+    if (this.#store.dialect !== 'sqlite') {
+      const written = new Map<string, number>()
+      const job = await this.db.transaction().execute((trx) => this.#claimIn(trx, request, written))
+      this.#noteVirtualTime(written)
+      return job
+    }
+    return new Promise((resolve, reject) => {
+      this.#pendingClaims.push({ request, resolve, reject })
+      if (!this.#claiming) void this.#drainClaims()
+    })
+  }
+
+  /**
+   * SQLite runs one transaction at a time on its connection and each commit waits for an
+   * fsync, so claims that arrive while the connection is busy are served together by the
+   * next transaction, with one commit. A claim thus waits behind at most one other claim
+   * transaction, however many slots are asking.
+   */
+  async #drainClaims(): Promise<void> {
+    this.#claiming = true
+    try {
+      while (this.#pendingClaims.length > 0) {
+        let batch: PendingClaim[] = []
+        try {
+          const written = new Map<string, number>()
+          const claimed = await this.db.transaction().execute(async (trx) => {
+            // Taken once the connection is ours: everything that queued meanwhile joins.
+            batch = this.#pendingClaims.splice(0)
+            const out: (ClaimedJob | null)[] = []
+            for (const pending of batch) {
+              out.push(await this.#claimIn(trx, pending.request, written))
+            }
+            return out
+          })
+          this.#noteVirtualTime(written)
+          batch.forEach((pending, i) => pending.resolve(claimed[i] ?? null))
+        } catch (err) {
+          // The transaction did not commit: nothing was claimed. If it failed before taking
+          // the batch (database down), fail everyone waiting rather than spin.
+          if (batch.length === 0) batch = this.#pendingClaims.splice(0)
+          for (const pending of batch) pending.reject(err)
+        }
+      }
+    } finally {
+      this.#claiming = false
+    }
+  }
+
+  /** `written` collects the virtual times set in `trx`, to remember once it commits. */
+  async #claimIn(
+    trx: Transaction<Database>,
+    request: ClaimRequest,
+    written: Map<string, number>,
+  ): Promise<ClaimedJob | null> {
+    const { options } = request
     const rotation = this.#rotationFor(options.workerId)
-    const order = rotation.order(served)
+    const order = rotation.order(request.served)
     const now = this.#clock.now()
     const lease = {
       workerId: options.workerId,
@@ -184,31 +201,32 @@ export class JobQueue {
       expiresAt: new Date(now.getTime() + options.leaseMs),
     }
 
-    const claimed = await this.db.transaction().execute(async (trx) => {
-      for (const [index, queue] of order.entries()) {
-        const filter = { queue, now, kinds: options.kinds, capabilityKeys }
-        const job = await claimFromQueue(trx, this.#store.dialect, filter, lease)
-        if (!job) continue
+    for (const [index, queue] of order.entries()) {
+      const filter = { queue, now, kinds: options.kinds, capabilityKeys: request.capabilityKeys }
+      const job = await claimFromQueue(trx, this.#store.dialect, filter, lease)
+      if (!job) continue
+      // Virtual time never goes down, so a claim at or below a value this process wrote
+      // (and committed) cannot move it: skip the write, as most claims in a busy queue can.
+      const seen = Math.max(this.#vtimeSeen.get(queue) ?? -1, written.get(queue) ?? -1)
+      if (job.fair_seq > seen) {
         await advanceVirtualTime(trx, queue, job.fair_seq)
-        return { job, skipped: order.slice(0, index) }
+        written.set(queue, job.fair_seq)
       }
-      return null
-    })
-    if (!claimed) return null
-
-    const { job, skipped } = claimed
-    rotation.served(job.queue, queueWeight(options.queueWeights, job.queue), skipped)
-    return {
-      id: Number(job.id),
-      kind: job.kind,
-      queue: job.queue,
-      attempt: job.attempt,
-      maxAttempts: job.max_attempts,
-      leaseToken: lease.token,
-      eventId: job.event_id,
-      submissionId: job.submission_id,
-      evaluationId: job.evaluation_id,
+      rotation.served(queue, queueWeight(options.queueWeights, queue), order.slice(0, index))
+      return {
+        id: Number(job.id),
+        kind: job.kind,
+        queue: job.queue,
+        attempt: job.attempt,
+        maxAttempts: job.max_attempts,
+        leaseToken: lease.token,
+        eventId: job.event_id,
+        submissionId: job.submission_id,
+        evaluationId: job.evaluation_id,
+        fairnessKey: job.fairness_key,
+      }
     }
+    return null
   }
 
   /** Extends the lease. False when the lease was lost: the worker must stop. */
@@ -262,35 +280,21 @@ export class JobQueue {
     error: string | null,
   ): Promise<void> {
     const now = this.#clock.now()
-    const row = await trx
-      .updateTable('jobs')
-      .set({
-        state,
-        last_error: error,
-        lease_token: null,
-        lease_expires_at: null,
-        deadline_at: null,
-        finished_at: now.toISOString(),
-        updated_at: now.toISOString(),
-      })
-      .where('id', '=', job.id)
-      .where('lease_token', '=', job.leaseToken)
-      .where('state', '=', 'running')
-      .returning(['queue', 'claimed_at'])
-      .executeTakeFirst()
-    if (!row) throw new StaleLeaseError(job.id)
+    const row = await updateHeldJob(trx, job, {
+      ...LEASE_CLEARED,
+      state,
+      last_error: error,
+      finished_at: now.toISOString(),
+      updated_at: now.toISOString(),
+    })
     if (row.claimed_at === null) return
 
-    // A moving average of run time, for estimated starts: the last ~10 jobs weigh most.
-    const runMs = Math.max(0, now.getTime() - Date.parse(row.claimed_at))
-    await trx
-      .updateTable('job_queues')
-      .set({
-        run_ms_avg: sql<number>`case when run_ms_avg is null then ${runMs}
-          else run_ms_avg * 0.9 + ${runMs} * 0.1 end`,
-      })
-      .where('queue', '=', row.queue)
-      .execute()
+    // Refreshed at most once a second per queue: a burst of short jobs does not pay a
+    // write each, and estimates need no more.
+    const last = this.#runTimeWrittenAt.get(row.queue) ?? Number.NEGATIVE_INFINITY
+    if (performance.now() - last < RUN_TIME_REFRESH_MS) return
+    this.#runTimeWrittenAt.set(row.queue, performance.now())
+    await recordRunTime(trx, row.queue, Math.max(0, now.getTime() - Date.parse(row.claimed_at)))
   }
 
   /**
@@ -299,45 +303,25 @@ export class JobQueue {
    */
   async retry(trx: Executor, job: ClaimedJob, delayMs: number, error: string): Promise<void> {
     const now = this.#clock.now()
-    const result = await trx
-      .updateTable('jobs')
-      .set({
-        state: 'waiting',
-        run_after: new Date(now.getTime() + delayMs).toISOString(),
-        last_error: error,
-        lease_token: null,
-        lease_expires_at: null,
-        worker_id: null,
-        deadline_at: null,
-        deadline_reason: null,
-        updated_at: now.toISOString(),
-      })
-      .where('id', '=', job.id)
-      .where('lease_token', '=', job.leaseToken)
-      .where('state', '=', 'running')
-      .executeTakeFirst()
-    if (Number(result.numUpdatedRows) !== 1) throw new StaleLeaseError(job.id)
+    await updateHeldJob(trx, job, {
+      ...LEASE_CLEARED,
+      state: 'waiting',
+      run_after: new Date(now.getTime() + delayMs).toISOString(),
+      last_error: error,
+      worker_id: null,
+      updated_at: now.toISOString(),
+    })
   }
 
   /** Gives the job back without counting the attempt (graceful shutdown), in its place. */
   async release(job: ClaimedJob): Promise<void> {
-    const result = await this.db
-      .updateTable('jobs')
-      .set({
-        state: 'waiting',
-        attempt: sql<number>`attempt - 1`,
-        lease_token: null,
-        lease_expires_at: null,
-        worker_id: null,
-        deadline_at: null,
-        deadline_reason: null,
-        updated_at: this.#clock.now().toISOString(),
-      })
-      .where('id', '=', job.id)
-      .where('lease_token', '=', job.leaseToken)
-      .where('state', '=', 'running')
-      .executeTakeFirst()
-    if (Number(result.numUpdatedRows) !== 1) throw new StaleLeaseError(job.id)
+    await updateHeldJob(this.db, job, {
+      ...LEASE_CLEARED,
+      state: 'waiting',
+      attempt: sql<number>`attempt - 1`,
+      worker_id: null,
+      updated_at: this.#clock.now().toISOString(),
+    })
   }
 
   /**
@@ -353,18 +337,11 @@ export class JobQueue {
     at: Date | null,
     reason: ReasonCode = 'time_limit',
   ): Promise<void> {
-    const result = await trx
-      .updateTable('jobs')
-      .set({
-        deadline_at: at?.toISOString() ?? null,
-        deadline_reason: at ? reason : null,
-        updated_at: this.#clock.now().toISOString(),
-      })
-      .where('id', '=', job.id)
-      .where('lease_token', '=', job.leaseToken)
-      .where('state', '=', 'running')
-      .executeTakeFirst()
-    if (Number(result.numUpdatedRows) !== 1) throw new StaleLeaseError(job.id)
+    await updateHeldJob(trx, job, {
+      deadline_at: at?.toISOString() ?? null,
+      deadline_reason: at ? reason : null,
+      updated_at: this.#clock.now().toISOString(),
+    })
   }
 
   /**
@@ -375,23 +352,7 @@ export class JobQueue {
   async reap(
     onExpired: (trx: Transaction<Database>, job: Job, willRetry: boolean) => Promise<void>,
   ): Promise<number> {
-    const now = this.#clock.now().toISOString()
-    const expired = await this.db
-      .selectFrom('jobs')
-      .selectAll()
-      .where('state', '=', 'running')
-      .where('lease_expires_at', '<', now)
-      .execute()
-
-    return this.#takeBack(expired, async (trx, job) => {
-      const willRetry = job.attempt < job.max_attempts
-      const taken = await this.#endLease(trx, job, {
-        state: willRetry ? 'waiting' : 'failed',
-        last_error: `lease expired on worker ${job.worker_id ?? '?'} (attempt ${job.attempt})`,
-      })
-      if (taken) await onExpired(trx, job, willRetry)
-      return taken
-    })
+    return reapExpired(this.db, this.#clock.now(), onExpired)
   }
 
   /**
@@ -402,58 +363,7 @@ export class JobQueue {
   async reapOverdue(
     onOverdue: (trx: Transaction<Database>, job: Job) => Promise<void>,
   ): Promise<number> {
-    const now = this.#clock.now().toISOString()
-    const overdue = await this.db
-      .selectFrom('jobs')
-      .selectAll()
-      .where('state', '=', 'running')
-      .where('deadline_at', '<', now)
-      .execute()
-
-    return this.#takeBack(overdue, async (trx, job) => {
-      const taken = await this.#endLease(trx, job, {
-        state: 'failed',
-        last_error: `stage deadline ${job.deadline_at ?? '?'} passed on worker ${job.worker_id ?? '?'}`,
-      })
-      if (taken) await onOverdue(trx, job)
-      return taken
-    })
-  }
-
-  async #takeBack(
-    jobs: readonly Job[],
-    each: (trx: Transaction<Database>, job: Job) => Promise<boolean>,
-  ): Promise<number> {
-    let count = 0
-    for (const job of jobs) {
-      if (await inTransaction(this.db, (trx) => each(trx, job))) count++
-    }
-    return count
-  }
-
-  /** Ends a lease someone else held; false if it changed meanwhile (renewed, finished). */
-  async #endLease(
-    trx: Transaction<Database>,
-    job: Job,
-    to: { state: 'waiting' | 'failed'; last_error: string },
-  ): Promise<boolean> {
-    const now = this.#clock.now().toISOString()
-    const result = await trx
-      .updateTable('jobs')
-      .set({
-        ...to,
-        lease_token: null,
-        lease_expires_at: null,
-        worker_id: null,
-        deadline_at: null,
-        finished_at: to.state === 'failed' ? now : null,
-        updated_at: now,
-      })
-      .where('id', '=', job.id)
-      .where('lease_token', '=', job.lease_token)
-      .where('state', '=', 'running')
-      .executeTakeFirst()
-    return Number(result.numUpdatedRows) === 1
+    return reapOverdue(this.db, this.#clock.now(), onOverdue)
   }
 
   /**
@@ -461,35 +371,12 @@ export class JobQueue {
    * transaction. A waiting job never starts; a running one loses its lease, so its worker's
    * next heartbeat or write is refused and it stops. Returns the jobs as they were.
    */
-  async cancelJobs(trx: Transaction<Database>, submissionId: number, error: string): Promise<Job[]> {
-    const jobs = await trx
-      .selectFrom('jobs')
-      .selectAll()
-      .where('submission_id', '=', submissionId)
-      .where('state', 'in', ['waiting', 'running'])
-      .execute()
-    if (jobs.length === 0) return []
-
-    const now = this.#clock.now().toISOString()
-    await trx
-      .updateTable('jobs')
-      .set({
-        state: 'failed',
-        last_error: error,
-        lease_token: null,
-        lease_expires_at: null,
-        deadline_at: null,
-        finished_at: now,
-        updated_at: now,
-      })
-      .where(
-        'id',
-        'in',
-        jobs.map((job) => job.id),
-      )
-      .where('state', 'in', ['waiting', 'running'])
-      .execute()
-    return jobs
+  async cancelJobs(
+    trx: Transaction<Database>,
+    submissionId: number,
+    error: string,
+  ): Promise<Job[]> {
+    return cancelJobs(trx, submissionId, error, this.#clock.now())
   }
 
   /**
@@ -503,27 +390,13 @@ export class JobQueue {
 
   /** Jobs waiting and running per queue, and the oldest waiting one's age. */
   async depth(queue?: string): Promise<QueueDepth[]> {
-    let query = this.db
-      .selectFrom('jobs')
-      .select([
-        'queue',
-        sql<number>`sum(case when state = 'waiting' then 1 else 0 end)`.as('waiting'),
-        sql<number>`sum(case when state = 'running' then 1 else 0 end)`.as('running'),
-        sql<string | null>`min(case when state = 'waiting' then created_at end)`.as('oldest'),
-      ])
-      .where('state', 'in', ['waiting', 'running'])
-      .groupBy('queue')
-    if (queue) query = query.where('queue', '=', queue)
-    const rows = await query.execute()
+    return queueDepth(this.db, this.#clock.now(), queue)
+  }
 
-    const now = this.#clock.now().getTime()
-    return rows.map((r) => ({
-      queue: r.queue,
-      waiting: Number(r.waiting),
-      running: Number(r.running),
-      oldest: r.oldest,
-      oldestAgeSeconds: r.oldest === null ? null : Math.max(0, (now - Date.parse(r.oldest)) / 1000),
-    }))
+  #noteVirtualTime(written: ReadonlyMap<string, number>): void {
+    for (const [queue, vtime] of written) {
+      this.#vtimeSeen.set(queue, Math.max(vtime, this.#vtimeSeen.get(queue) ?? -1))
+    }
   }
 
   /** Every queue that ever had a job, for `*` workers; re-read at most once a second. */
@@ -543,7 +416,8 @@ export class JobQueue {
       rotation = new WeightedRotation()
       this.#rotations.set(workerId, rotation)
       const oldest = this.#rotations.keys().next().value
-      if (this.#rotations.size > MAX_ROTATIONS && oldest !== undefined) this.#rotations.delete(oldest)
+      if (this.#rotations.size > MAX_ROTATIONS && oldest !== undefined)
+        this.#rotations.delete(oldest)
     }
     return rotation
   }

@@ -123,7 +123,15 @@ export async function requeueSubmission(
           : {}),
       },
     })
-    return { submissionId, from: submission.state, attempt, evaluationId, evaluationNumber: number, jobId, priority }
+    return {
+      submissionId,
+      from: submission.state,
+      attempt,
+      evaluationId,
+      evaluationNumber: number,
+      jobId,
+      priority,
+    }
   })
 
   ctx.queue.wake()

@@ -41,7 +41,10 @@ export class WeightedRotation {
 }
 
 /** A queue's weight for a worker: configured, else 1. Non-positive weights are refused. */
-export function queueWeight(weights: Readonly<Record<string, number>> | undefined, queue: string): number {
+export function queueWeight(
+  weights: Readonly<Record<string, number>> | undefined,
+  queue: string,
+): number {
   const weight = weights?.[queue] ?? 1
   if (!(weight > 0) || !Number.isFinite(weight)) {
     throw new ProctorError(

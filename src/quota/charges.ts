@@ -137,7 +137,11 @@ async function lockSubject(trx: Executor, dialect: Dialect, scope: QuotaScope): 
     await sql`select pg_advisory_xact_lock(hashtext(${key}))`.execute(trx)
     return
   }
-  await trx.updateTable('quota_charges').set({ id: sql<number>`id` }).where('id', '=', -1).execute()
+  await trx
+    .updateTable('quota_charges')
+    .set({ id: sql<number>`id` })
+    .where('id', '=', -1)
+    .execute()
 }
 
 /** Gives back a submission's unit when proctor, not the participant, caused its failure. */

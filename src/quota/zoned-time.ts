@@ -74,7 +74,11 @@ export function weekdayOf(date: LocalDate): number {
 /** The date `days` after `date` (negative: before). Month and year carry over. */
 export function addDays(date: LocalDate, days: number): LocalDate {
   const shifted = new Date(Date.UTC(date.year, date.month - 1, date.day + days))
-  return { year: shifted.getUTCFullYear(), month: shifted.getUTCMonth() + 1, day: shifted.getUTCDate() }
+  return {
+    year: shifted.getUTCFullYear(),
+    month: shifted.getUTCMonth() + 1,
+    day: shifted.getUTCDate(),
+  }
 }
 
 const DAY_MS = 86_400_000

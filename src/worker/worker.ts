@@ -24,6 +24,8 @@ export interface WorkerOptions {
   /** How often an idle slot looks for work when nothing woke it. */
   pollMs?: number
   reapEveryMs?: number
+  /** Asked before each claim; false keeps the slot idle (low disk: src/scale/disk-guard.ts). */
+  canTakeJobs?: () => Promise<boolean>
 }
 
 /**
@@ -106,6 +108,10 @@ export class Worker {
 
   async #loop(slot: number): Promise<void> {
     while (!this.#stopping) {
+      if (this.#options.canTakeJobs && !(await this.#options.canTakeJobs())) {
+        await this.#idle()
+        continue
+      }
       let job: ClaimedJob | null = null
       try {
         job = await this.#ctx.queue.claim({

@@ -54,15 +54,31 @@ class BodyFuzzer {
       case 2:
         return this.pick([0, -1, 1.5, 1e308, -0, 2 ** 53 + 1, 42])
       case 3:
-        return this.pick(['', '0'.repeat(40), 'refs/tags/', 'refs/tags/v1', '../..', '\u0000', 'é🙂', 'a'.repeat(300)])
+        return this.pick([
+          '',
+          '0'.repeat(40),
+          'refs/tags/',
+          'refs/tags/v1',
+          '../..',
+          '\u0000',
+          'é🙂',
+          'a'.repeat(300),
+        ])
       case 4:
         return 'x'.repeat(this.int(3) === 0 ? 200_000 : 20)
       case 5:
-        return this.pick(['tag_push', 'push', 'refs/heads/main', 'a036965edc3ee197699ef748139f412be040a33d'])
+        return this.pick([
+          'tag_push',
+          'push',
+          'refs/heads/main',
+          'a036965edc3ee197699ef748139f412be040a33d',
+        ])
       case 6:
         return Array.from({ length: this.int(4) }, () => this.value(depth + 1))
       default:
-        return Object.fromEntries(Array.from({ length: this.int(4) }, (_, i) => [`k${i}`, this.value(depth + 1)]))
+        return Object.fromEntries(
+          Array.from({ length: this.int(4) }, (_, i) => [`k${i}`, this.value(depth + 1)]),
+        )
     }
   }
 
@@ -87,7 +103,9 @@ class BodyFuzzer {
       case 1:
         return seedBody.subarray(0, this.int(seedBody.length))
       case 2:
-        return Buffer.from(JSON.stringify(this.swapField(JSON.parse(text) as Record<string, unknown>)))
+        return Buffer.from(
+          JSON.stringify(this.swapField(JSON.parse(text) as Record<string, unknown>)),
+        )
       case 3: {
         const body = JSON.parse(text) as Record<string, unknown>
         const keys = Object.keys(body)
@@ -104,7 +122,14 @@ class BodyFuzzer {
         return Buffer.from(Array.from({ length: this.int(512) }, () => this.int(256)))
       default: {
         const body = JSON.parse(text) as Record<string, unknown>
-        body.ref = this.pick(['refs/tags/', 'refs/tags/-x', 'refs/tags/a b', `refs/tags/${'v'.repeat(300)}`, 'refs/tags/ok-1', 7])
+        body.ref = this.pick([
+          'refs/tags/',
+          'refs/tags/-x',
+          'refs/tags/a b',
+          `refs/tags/${'v'.repeat(300)}`,
+          'refs/tags/ok-1',
+          7,
+        ])
         return Buffer.from(JSON.stringify(body))
       }
     }
@@ -158,10 +183,12 @@ describe('hook fuzzing', () => {
         const answer = await postHook(app, `/hooks/${forge}`, body, forgeHeaders(forge, body))
         statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1)
 
-        if (answer.status >= 500) problems.push(`#${i} ${answer.status}: ${JSON.stringify(answer.body)}`)
+        if (answer.status >= 500)
+          problems.push(`#${i} ${answer.status}: ${JSON.stringify(answer.body)}`)
         if (answer.status >= 400) {
           const after = await countRows(t.store)
-          if (JSON.stringify(after) !== JSON.stringify(before)) problems.push(`#${i} ${answer.status} stored rows`)
+          if (JSON.stringify(after) !== JSON.stringify(before))
+            problems.push(`#${i} ${answer.status} stored rows`)
         }
       }
 

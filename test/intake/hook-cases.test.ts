@@ -129,19 +129,31 @@ const CASES: HookCase[] = [
   },
   {
     name: 'refuses a wrong token with 401 and stores nothing',
-    delivery: { forge: 'gitlab', body: 'gitlab/tag-push-v1.json', headers: { 'x-gitlab-token': 'wrong' } },
+    delivery: {
+      forge: 'gitlab',
+      body: 'gitlab/tag-push-v1.json',
+      headers: { 'x-gitlab-token': 'wrong' },
+    },
     status: 401,
     stored: { events: 0, ignored: 0, jobs: 0 },
   },
   {
     name: 'refuses a missing token with 401',
-    delivery: { forge: 'gitlab', body: 'gitlab/tag-push-v1.json', headers: { 'x-gitlab-token': null } },
+    delivery: {
+      forge: 'gitlab',
+      body: 'gitlab/tag-push-v1.json',
+      headers: { 'x-gitlab-token': null },
+    },
     status: 401,
     stored: { events: 0, ignored: 0, jobs: 0 },
   },
   {
     name: 'refuses a token that is a prefix of a secret',
-    delivery: { forge: 'gitlab', body: 'gitlab/tag-push-v1.json', headers: { 'x-gitlab-token': 'test-secre' } },
+    delivery: {
+      forge: 'gitlab',
+      body: 'gitlab/tag-push-v1.json',
+      headers: { 'x-gitlab-token': 'test-secre' },
+    },
     status: 401,
     stored: { events: 0, ignored: 0, jobs: 0 },
   },
@@ -211,8 +223,14 @@ const CASES: HookCase[] = [
   },
   {
     name: 'treats the same Idempotency-Key as a duplicate even with another body',
-    earlier: [{ forge: 'gitlab', body: 'gitlab/tag-push-v1.json', headers: { 'idempotency-key': T } }],
-    delivery: { forge: 'gitlab', body: 'gitlab/tag-push-v11.json', headers: { 'idempotency-key': T } },
+    earlier: [
+      { forge: 'gitlab', body: 'gitlab/tag-push-v1.json', headers: { 'idempotency-key': T } },
+    ],
+    delivery: {
+      forge: 'gitlab',
+      body: 'gitlab/tag-push-v11.json',
+      headers: { 'idempotency-key': T },
+    },
     status: 200,
     reply: { status: 'duplicate', eventId: 1 },
     stored: { events: 1, ignored: 0, jobs: 1 },
@@ -232,7 +250,8 @@ const CASES: HookCase[] = [
       forge: 'github',
       body: 'github/github-push-tag.json',
       headers: {
-        'x-hub-signature-256': 'sha256=aca8394a64ea8304a10e036144fb8ccce0330728f57de9044536c0c4b20284c6',
+        'x-hub-signature-256':
+          'sha256=aca8394a64ea8304a10e036144fb8ccce0330728f57de9044536c0c4b20284c6',
         'x-github-delivery': '0b9d4e20-16a8-11f1-8c3e-7a2b9f1c0d44',
       },
     },
@@ -261,22 +280,40 @@ const CASES: HookCase[] = [
   },
   {
     name: 'treats a redelivered GitHub delivery id as a duplicate',
-    earlier: [{ forge: 'github', body: 'github/github-push-tag.json', headers: { 'x-github-delivery': 'd-1' } }],
-    delivery: { forge: 'github', body: 'github/github-push-tag.json', headers: { 'x-github-delivery': 'd-1' } },
+    earlier: [
+      {
+        forge: 'github',
+        body: 'github/github-push-tag.json',
+        headers: { 'x-github-delivery': 'd-1' },
+      },
+    ],
+    delivery: {
+      forge: 'github',
+      body: 'github/github-push-tag.json',
+      headers: { 'x-github-delivery': 'd-1' },
+    },
     status: 200,
     reply: { status: 'duplicate' },
     stored: { events: 1, ignored: 0, jobs: 1 },
   },
   {
     name: 'records a GitHub create event as ignored',
-    delivery: { forge: 'github', body: 'github/github-create-tag.json', headers: { 'x-github-event': 'create' } },
+    delivery: {
+      forge: 'github',
+      body: 'github/github-create-tag.json',
+      headers: { 'x-github-event': 'create' },
+    },
     status: 200,
     reply: { status: 'ignored' },
     stored: { events: 1, ignored: 1, jobs: 0 },
   },
   {
     name: 'records a GitHub ping as ignored',
-    delivery: { forge: 'github', body: 'own/github-ping.json', headers: { 'x-github-event': 'ping' } },
+    delivery: {
+      forge: 'github',
+      body: 'own/github-ping.json',
+      headers: { 'x-github-event': 'ping' },
+    },
     status: 200,
     reply: { status: 'ignored', reason: 'test delivery (ping): the hook works' },
     stored: { events: 1, ignored: 1, jobs: 0 },
@@ -297,7 +334,11 @@ const CASES: HookCase[] = [
   },
   {
     name: 'records a GitHub issues event as ignored',
-    delivery: { forge: 'github', body: 'own/github-issues.json', headers: { 'x-github-event': 'issues' } },
+    delivery: {
+      forge: 'github',
+      body: 'own/github-issues.json',
+      headers: { 'x-github-event': 'issues' },
+    },
     status: 200,
     reply: { status: 'ignored', reason: 'issues event: only tag pushes are submissions' },
     stored: { events: 1, ignored: 1, jobs: 0 },
@@ -322,7 +363,9 @@ const CASES: HookCase[] = [
     delivery: {
       forge: 'gitea',
       body: 'gitea/gitea-push-tag.json',
-      headers: { 'x-gitea-signature': '375909d9966fafe5e12feef606bfa95d30a443a0082df5fc0ca8555ecdd62e5b' },
+      headers: {
+        'x-gitea-signature': '375909d9966fafe5e12feef606bfa95d30a443a0082df5fc0ca8555ecdd62e5b',
+      },
     },
     status: 202,
     stored: { events: 1, ignored: 0, jobs: 1 },
@@ -345,14 +388,21 @@ const CASES: HookCase[] = [
     delivery: {
       forge: 'gitea',
       body: 'gitea/gitea-push-tag.json',
-      headers: { 'x-gitea-signature': 'sha256=375909d9966fafe5e12feef606bfa95d30a443a0082df5fc0ca8555ecdd62e5b' },
+      headers: {
+        'x-gitea-signature':
+          'sha256=375909d9966fafe5e12feef606bfa95d30a443a0082df5fc0ca8555ecdd62e5b',
+      },
     },
     status: 401,
     stored: { events: 0, ignored: 0, jobs: 0 },
   },
   {
     name: 'records a Gitea create event as ignored',
-    delivery: { forge: 'gitea', body: 'gitea/gitea-create-tag.json', headers: { 'x-gitea-event': 'create' } },
+    delivery: {
+      forge: 'gitea',
+      body: 'gitea/gitea-create-tag.json',
+      headers: { 'x-gitea-event': 'create' },
+    },
     status: 200,
     reply: { status: 'ignored' },
     stored: { events: 1, ignored: 1, jobs: 0 },

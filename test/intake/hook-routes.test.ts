@@ -63,7 +63,10 @@ describe('hook route', () => {
     for (let round = 0; round < 20; round++) {
       const body = fixtureJson('gitlab/tag-push-v1.json')
       body.ref = `refs/tags/race-${round}`
-      const answers = await Promise.all([deliver(app, 'gitlab', body), deliver(app, 'gitlab', body)])
+      const answers = await Promise.all([
+        deliver(app, 'gitlab', body),
+        deliver(app, 'gitlab', body),
+      ])
       expect(answers.map((a) => a.status).sort()).toEqual([200, 202])
     }
     expect(await countRows(t.store)).toMatchObject({ events: 20, jobs: 20 })
@@ -73,7 +76,11 @@ describe('hook route', () => {
   it('stores the commit to build (checkout_sha), not after, for an annotated tag', async () => {
     t = await createTestContext()
     const app = await buildHookApp(t.ctx)
-    const answer = await deliver(app, 'gitlab', fixtureBytes('gitlab/gitlab-system-hook-tag-push.json'))
+    const answer = await deliver(
+      app,
+      'gitlab',
+      fixtureBytes('gitlab/gitlab-system-hook-tag-push.json'),
+    )
 
     expect(answer.status).toBe(202)
     const event = await t.store.db.selectFrom('hook_events').selectAll().executeTakeFirstOrThrow()

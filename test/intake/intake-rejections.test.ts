@@ -19,48 +19,94 @@ interface IntakeCase {
     | { state: 'queued'; roundId?: string | null; debug?: number }
 }
 
-const manifest = (fields: Record<string, unknown>) => JSON.stringify({ challenge_id: FLOWERS, ...fields })
-const trailingComma = readFileSync(path.resolve(import.meta.dirname, 'fixtures/manifests/trailing-comma.json'), 'utf8')
+const manifest = (fields: Record<string, unknown>) =>
+  JSON.stringify({ challenge_id: FLOWERS, ...fields })
+const trailingComma = readFileSync(
+  path.resolve(import.meta.dirname, 'fixtures/manifests/trailing-comma.json'),
+  'utf8',
+)
 
 const CASES: IntakeCase[] = [
   {
     name: 'rejects manifest_missing when crowdai.json is absent',
     setup: { manifest: null },
-    expected: { state: 'rejected', code: 'manifest_missing', message: /^crowdai\.json not found at the repository root of tag v1$/ },
+    expected: {
+      state: 'rejected',
+      code: 'manifest_missing',
+      message: /^crowdai\.json not found at the repository root of tag v1$/,
+    },
   },
   {
     name: 'rejects manifest_invalid with the line and column of a trailing comma',
     setup: { manifest: trailingComma },
-    expected: { state: 'rejected', code: 'manifest_invalid', message: /line 3, column 29: a trailing comma is not allowed/ },
+    expected: {
+      state: 'rejected',
+      code: 'manifest_invalid',
+      message: /line 3, column 29: a trailing comma is not allowed/,
+    },
   },
   {
     name: 'rejects challenge_unknown naming the id',
     setup: { manifest: JSON.stringify({ challenge_id: 'no-such-challenge' }) },
-    expected: { state: 'rejected', code: 'challenge_unknown', message: /"no-such-challenge", which does not exist/ },
+    expected: {
+      state: 'rejected',
+      code: 'challenge_unknown',
+      message: /"no-such-challenge", which does not exist/,
+    },
   },
   {
     name: 'rejects challenge_closed while the challenge does not accept submissions',
     setup: { challenges: [{ extra: { acceptSubmissions: false } }] },
-    expected: { state: 'rejected', code: 'challenge_closed', message: /does not accept submissions/ },
+    expected: {
+      state: 'rejected',
+      code: 'challenge_closed',
+      message: /does not accept submissions/,
+    },
   },
   {
     name: 'rejects challenge_closed after the last round when afterLastRound is refuse',
     setup: {
-      challenges: [{ extra: { rounds: [{ id: 'r1', start: '2026-01-01T00:00:00Z', end: '2026-02-01T00:00:00Z' }] } }],
+      challenges: [
+        {
+          extra: {
+            rounds: [{ id: 'r1', start: '2026-01-01T00:00:00Z', end: '2026-02-01T00:00:00Z' }],
+          },
+        },
+      ],
     },
-    expected: { state: 'rejected', code: 'challenge_closed', message: /closed at 2026-02-01T00:00:00.000Z \(end of round r1\)/ },
+    expected: {
+      state: 'rejected',
+      code: 'challenge_closed',
+      message: /closed at 2026-02-01T00:00:00.000Z \(end of round r1\)/,
+    },
   },
   {
     name: 'rejects challenge_closed before the first round, naming when it opens',
     setup: {
-      challenges: [{ extra: { rounds: [{ id: 'r1', start: '2026-04-01T00:00:00Z', end: '2026-05-01T00:00:00Z' }] } }],
+      challenges: [
+        {
+          extra: {
+            rounds: [{ id: 'r1', start: '2026-04-01T00:00:00Z', end: '2026-05-01T00:00:00Z' }],
+          },
+        },
+      ],
     },
-    expected: { state: 'rejected', code: 'challenge_closed', message: /round r1 opens at 2026-04-01T00:00:00.000Z/ },
+    expected: {
+      state: 'rejected',
+      code: 'challenge_closed',
+      message: /round r1 opens at 2026-04-01T00:00:00.000Z/,
+    },
   },
   {
     name: 'queues into the open round',
     setup: {
-      challenges: [{ extra: { rounds: [{ id: 'r1', start: '2026-03-01T00:00:00Z', end: '2026-04-01T00:00:00Z' }] } }],
+      challenges: [
+        {
+          extra: {
+            rounds: [{ id: 'r1', start: '2026-03-01T00:00:00Z', end: '2026-04-01T00:00:00Z' }],
+          },
+        },
+      ],
     },
     expected: { state: 'queued', roundId: 'r1' },
   },
@@ -84,19 +130,27 @@ const CASES: IntakeCase[] = [
     expected: {
       state: 'rejected',
       code: 'name_mismatch',
-      message: /repository is named "my-flowers" but crowdai\.json names challenge "flower-classification"/,
+      message:
+        /repository is named "my-flowers" but crowdai\.json names challenge "flower-classification"/,
     },
   },
   {
     name: 'compares the repository name and the challenge id ignoring case',
-    setup: { repoName: 'Flower-Classification', manifest: JSON.stringify({ challenge_id: 'FLOWER-classification' }) },
+    setup: {
+      repoName: 'Flower-Classification',
+      manifest: JSON.stringify({ challenge_id: 'FLOWER-classification' }),
+    },
     expected: { state: 'queued' },
   },
   {
     name: "rejects tag_ignored for a tag outside the challenge's pattern",
     setup: { challenges: [{ extra: { tagPattern: 'submission-*' } }] },
     tag: 'v1',
-    expected: { state: 'rejected', code: 'tag_ignored', message: /tag v1 does not match .* tag pattern "submission-\*"/ },
+    expected: {
+      state: 'rejected',
+      code: 'tag_ignored',
+      message: /tag v1 does not match .* tag pattern "submission-\*"/,
+    },
   },
   {
     name: "queues a tag that matches the challenge's pattern",
@@ -107,12 +161,20 @@ const CASES: IntakeCase[] = [
   {
     name: 'rejects participant_unknown for a pusher the directory does not map',
     userId: 999,
-    expected: { state: 'rejected', code: 'participant_unknown', message: /gitlab account alice \(id 999\) is not registered/ },
+    expected: {
+      state: 'rejected',
+      code: 'participant_unknown',
+      message: /gitlab account alice \(id 999\) is not registered/,
+    },
   },
   {
     name: 'rejects debug_not_allowed for a debug submission the challenge does not take',
     setup: { manifest: manifest({ debug: true }) },
-    expected: { state: 'rejected', code: 'debug_not_allowed', message: /does not take debug submissions/ },
+    expected: {
+      state: 'rejected',
+      code: 'debug_not_allowed',
+      message: /does not take debug submissions/,
+    },
   },
   {
     name: 'queues a debug submission where the challenge allows it',
@@ -122,7 +184,11 @@ const CASES: IntakeCase[] = [
   {
     name: 'rejects commit_unreachable when the forge does not have the commit',
     missingCommit: true,
-    expected: { state: 'rejected', code: 'commit_unreachable', message: /could not be fetched from the forge/ },
+    expected: {
+      state: 'rejected',
+      code: 'commit_unreachable',
+      message: /could not be fetched from the forge/,
+    },
   },
 ]
 
@@ -141,7 +207,10 @@ describe('intake checks', () => {
       const sha = 'c0ffee'.padEnd(40, '1')
       await s.deliverPush({ ref: `refs/tags/${tag}`, after: sha, commitSha: sha })
     } else {
-      await s.pushAndDeliver(tag, intakeCase.userId === undefined ? {} : { userId: intakeCase.userId })
+      await s.pushAndDeliver(
+        tag,
+        intakeCase.userId === undefined ? {} : { userId: intakeCase.userId },
+      )
     }
 
     await s.drain()

@@ -5,7 +5,7 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import type { ForgeConfig } from '../../src/config/proctor-config.ts'
-import { readManifest, type ManifestResult } from '../../src/intake/manifest.ts'
+import { inspectCommit, type ManifestResult } from '../../src/intake/manifest.ts'
 import { Mirror } from '../../src/intake/mirror.ts'
 import { createProject, type FileContent } from '../support/git-server.ts'
 import { createTestContext, uniqueNamespace, type TestContext } from './support/context.ts'
@@ -25,7 +25,6 @@ interface ManifestCase {
   raw?: Buffer
   expected: ManifestResult | { ok: false; code: string; message: RegExp } | typeof VALID
 }
-
 
 const CASES: ManifestCase[] = [
   {
@@ -77,7 +76,11 @@ const CASES: ManifestCase[] = [
   {
     name: 'refuses a top-level array (shared fixture)',
     files: { 'crowdai.json': shared('toplevel-array.json') },
-    expected: { ok: false, code: 'manifest_invalid', message: /must hold a JSON object .* not an array/ },
+    expected: {
+      ok: false,
+      code: 'manifest_invalid',
+      message: /must hold a JSON object .* not an array/,
+    },
   },
   {
     name: 'refuses null (shared fixture)',
@@ -92,32 +95,56 @@ const CASES: ManifestCase[] = [
   {
     name: 'requires challenge_id to be a string',
     files: { 'crowdai.json': '{"challenge_id": 7}' },
-    expected: { ok: false, code: 'manifest_invalid', message: /challenge_id must be a string, not a number/ },
+    expected: {
+      ok: false,
+      code: 'manifest_invalid',
+      message: /challenge_id must be a string, not a number/,
+    },
   },
   {
     name: 'requires authors to be strings',
     files: { 'crowdai.json': '{"challenge_id": "x", "authors": ["alice", 3]}' },
-    expected: { ok: false, code: 'manifest_invalid', message: /authors\.1 must be a string, not a number/ },
+    expected: {
+      ok: false,
+      code: 'manifest_invalid',
+      message: /authors\.1 must be a string, not a number/,
+    },
   },
   {
     name: 'requires debug to be a boolean',
     files: { 'crowdai.json': '{"challenge_id": "x", "debug": "yes"}' },
-    expected: { ok: false, code: 'manifest_invalid', message: /debug must be a boolean, not a string/ },
+    expected: {
+      ok: false,
+      code: 'manifest_invalid',
+      message: /debug must be a boolean, not a string/,
+    },
   },
   {
     name: 'refuses duplicate keys instead of picking one',
     files: { 'crowdai.json': '{"challenge_id": "a",\n "challenge_id": "b"}' },
-    expected: { ok: false, code: 'manifest_invalid', message: /line 2, column 2: "challenge_id" appears twice/ },
+    expected: {
+      ok: false,
+      code: 'manifest_invalid',
+      message: /line 2, column 2: "challenge_id" appears twice/,
+    },
   },
   {
     name: 'names Python literals',
     files: { 'crowdai.json': '{"challenge_id": "a", "debug": True}' },
-    expected: { ok: false, code: 'manifest_invalid', message: /True is not JSON: write true, false or null/ },
+    expected: {
+      ok: false,
+      code: 'manifest_invalid',
+      message: /True is not JSON: write true, false or null/,
+    },
   },
   {
     name: 'refuses comments',
     files: { 'crowdai.json': '{\n  // my entry\n  "challenge_id": "a"\n}' },
-    expected: { ok: false, code: 'manifest_invalid', message: /line 2, column 3: JSON does not allow comments/ },
+    expected: {
+      ok: false,
+      code: 'manifest_invalid',
+      message: /line 2, column 3: JSON does not allow comments/,
+    },
   },
   {
     name: 'refuses an empty file',
@@ -138,12 +165,17 @@ const CASES: ManifestCase[] = [
   {
     name: 'refuses UTF-16',
     files: {},
-    raw: Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('{"challenge_id": "a"}', 'utf16le')]),
+    raw: Buffer.concat([
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('{"challenge_id": "a"}', 'utf16le'),
+    ]),
     expected: { ok: false, code: 'manifest_invalid', message: /saved as UTF-16; save it as UTF-8/ },
   },
   {
     name: 'refuses a file over 64 KiB before reading it',
-    files: { 'crowdai.json': JSON.stringify({ challenge_id: 'a', description: 'x'.repeat(70_000) }) },
+    files: {
+      'crowdai.json': JSON.stringify({ challenge_id: 'a', description: 'x'.repeat(70_000) }),
+    },
     expected: { ok: false, code: 'manifest_invalid', message: /is \d+ bytes; the limit is 65536/ },
   },
   {
@@ -158,7 +190,11 @@ const CASES: ManifestCase[] = [
   {
     name: 'says a directory named crowdai.json is not the file',
     files: { 'crowdai.json/inner.json': '{}' },
-    expected: { ok: false, code: 'manifest_missing', message: /not found .* tag v1 \(it is a directory\)/ },
+    expected: {
+      ok: false,
+      code: 'manifest_missing',
+      message: /not found .* tag v1 \(it is a directory\)/,
+    },
   },
   {
     name: 'does not look into subfolders',
@@ -168,13 +204,21 @@ const CASES: ManifestCase[] = [
   {
     name: 'points out a name that differs only in case',
     files: { 'CrowdAI.json': '{"challenge_id": "a"}' },
-    expected: { ok: false, code: 'manifest_missing', message: /found CrowdAI\.json; the name is case-sensitive/ },
+    expected: {
+      ok: false,
+      code: 'manifest_missing',
+      message: /found CrowdAI\.json; the name is case-sensitive/,
+    },
   },
   {
     name: 'refuses a symbolic link',
     files: { 'real.json': '{"challenge_id": "a"}' },
     symlinkTo: 'real.json',
-    expected: { ok: false, code: 'manifest_invalid', message: /is a symbolic link; it must be a regular file/ },
+    expected: {
+      ok: false,
+      code: 'manifest_invalid',
+      message: /is a symbolic link; it must be a regular file/,
+    },
   },
 ]
 
@@ -197,16 +241,23 @@ describe('crowdai.json read from real repositories', () => {
     if (manifestCase.symlinkTo) {
       await symlink(manifestCase.symlinkTo, path.join(project.workDir, 'crowdai.json'))
     }
-    if (manifestCase.raw) await writeFile(path.join(project.workDir, 'crowdai.json'), manifestCase.raw)
+    if (manifestCase.raw)
+      await writeFile(path.join(project.workDir, 'crowdai.json'), manifestCase.raw)
     await project.commit(manifestCase.files, 'manifest')
     const push = await project.pushTag('v1')
     const mirror = new Mirror(t.ctx.config, forge, projectPath)
     await mirror.fetch()
 
-    const result = await readManifest(mirror, push.commitSha, 'v1')
+    const inspection = await inspectCommit(mirror, push.after, 'v1')
+    if (!inspection.found) throw new Error('the mirror lacks the pushed commit')
+    expect(inspection.commit).toBe(push.commitSha)
+    const result = inspection.manifest
 
     if (manifestCase.expected === VALID) expect(result.ok).toBe(true)
-    else if ('message' in manifestCase.expected && manifestCase.expected.message instanceof RegExp) {
+    else if (
+      'message' in manifestCase.expected &&
+      manifestCase.expected.message instanceof RegExp
+    ) {
       expect(result).toMatchObject({ ok: false, code: manifestCase.expected.code })
       expect(result.ok ? '' : result.message).toMatch(manifestCase.expected.message)
     } else expect(result).toEqual(manifestCase.expected)

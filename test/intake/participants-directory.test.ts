@@ -47,9 +47,13 @@ describe('participant directory', () => {
       team: 'owls',
       platform_id: '4711',
     })
-    expect(await findParticipantByForgeUser(t.store.db, 'github', '123456')).toMatchObject({ username: 'dana' })
+    expect(await findParticipantByForgeUser(t.store.db, 'github', '123456')).toMatchObject({
+      username: 'dana',
+    })
     expect(await findParticipantByForgeUser(t.store.db, 'gitlab', '123456')).toBeUndefined()
-    expect((await findParticipantsByUsernames(t.store.db, ['DANA', 'nobody'])).map((p) => p.username)).toEqual(['dana'])
+    expect(
+      (await findParticipantsByUsernames(t.store.db, ['DANA', 'nobody'])).map((p) => p.username),
+    ).toEqual(['dana'])
   })
 
   it('removes an identity deleted from the file and keeps the participant', async () => {
@@ -63,20 +67,40 @@ describe('participant directory', () => {
 
     expect(result.identitiesRemoved).toBe(1)
     expect(await findParticipantByForgeUser(t.store.db, 'github', '123456')).toBeUndefined()
-    expect(await findParticipantByForgeUser(t.store.db, 'gitlab', '77')).toMatchObject({ username: 'dana' })
+    expect(await findParticipantByForgeUser(t.store.db, 'gitlab', '77')).toMatchObject({
+      username: 'dana',
+    })
   })
 
   it.each([
-    ['an unknown forge', FILE.replace('forge: github', 'forge: gitlb'), /identities\.1\.forge gitlb is not a configured forge/],
-    ['usernames equal ignoring case', `${FILE}  - username: Dana\n`, /username Dana is also participants\.0/],
-    ['one account listed twice', `${FILE}  - username: zed\n    identities: [{ forge: gitlab, userId: 77 }]\n`, /gitlab user 77 is listed for both dana and zed/],
-    ['a bad username', FILE.replace('username: eve', 'username: "e v e"'), /participants\.1\.username/],
+    [
+      'an unknown forge',
+      FILE.replace('forge: github', 'forge: gitlb'),
+      /identities\.1\.forge gitlb is not a configured forge/,
+    ],
+    [
+      'usernames equal ignoring case',
+      `${FILE}  - username: Dana\n`,
+      /username Dana is also participants\.0/,
+    ],
+    [
+      'one account listed twice',
+      `${FILE}  - username: zed\n    identities: [{ forge: gitlab, userId: 77 }]\n`,
+      /gitlab user 77 is listed for both dana and zed/,
+    ],
+    [
+      'a bad username',
+      FILE.replace('username: eve', 'username: "e v e"'),
+      /participants\.1\.username/,
+    ],
     ['an unknown key', FILE.replace('displayName: Dana', 'display: Dana'), /participants\.0/],
   ])('refuses a file with %s, naming the entry', async (_name, text, message) => {
     t = await createTestContext({ participants: { participants: [] } })
     const file = path.join(t.dir, 'participants.yaml')
     await writeFile(file, text)
 
-    await expect(loadParticipantsFile(t.store.db, file, t.clock, ['gitlab', 'github'])).rejects.toThrow(message)
+    await expect(
+      loadParticipantsFile(t.store.db, file, t.clock, ['gitlab', 'github']),
+    ).rejects.toThrow(message)
   })
 })

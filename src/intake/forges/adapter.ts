@@ -52,7 +52,11 @@ export function matchesAnySecret(presented: string, secrets: readonly string[]):
 }
 
 /** True when `signatureHex` is HMAC-SHA256(secret, body) for any secret, compared in constant time. */
-export function matchesAnyHmac(body: Buffer, signatureHex: string, secrets: readonly string[]): boolean {
+export function matchesAnyHmac(
+  body: Buffer,
+  signatureHex: string,
+  secrets: readonly string[],
+): boolean {
   if (!/^[0-9a-fA-F]{64}$/.test(signatureHex)) return false
   const presented = Buffer.from(signatureHex, 'hex')
   let matched = false
@@ -71,7 +75,10 @@ export function header(headers: IncomingHttpHeaders, name: string): string | und
 const MAX_IDEMPOTENCY_KEY = 200
 
 /** A delivery id header usable as an idempotency key, or null when absent or unusable. */
-export function idempotencyKeyFrom(headers: IncomingHttpHeaders, names: readonly string[]): string | null {
+export function idempotencyKeyFrom(
+  headers: IncomingHttpHeaders,
+  names: readonly string[],
+): string | null {
   for (const name of names) {
     const value = header(headers, name)?.trim()
     if (value && value.length <= MAX_IDEMPOTENCY_KEY) return value
@@ -96,7 +103,9 @@ export function decodeJsonBody(delivery: Delivery, allowForm: boolean): unknown 
   try {
     return JSON.parse(text) as unknown
   } catch (err) {
-    throw new BodyError(`the body is not valid JSON (${err instanceof Error ? err.message : 'parse error'})`)
+    throw new BodyError(
+      `the body is not valid JSON (${err instanceof Error ? err.message : 'parse error'})`,
+    )
   }
 }
 

@@ -19,11 +19,13 @@ export const giteaAdapter: ForgeAdapter = {
 
   verify(delivery: Delivery, secrets: readonly string[]): Verification {
     const signature =
-      header(delivery.headers, 'x-gitea-signature') || header(delivery.headers, 'x-forgejo-signature')
+      header(delivery.headers, 'x-gitea-signature') ||
+      header(delivery.headers, 'x-forgejo-signature')
     if (!signature) {
       return {
         ok: false,
-        message: 'the X-Gitea-Signature (or X-Forgejo-Signature) header is missing; set a secret on the webhook',
+        message:
+          'the X-Gitea-Signature (or X-Forgejo-Signature) header is missing; set a secret on the webhook',
       }
     }
     return matchesAnyHmac(delivery.rawBody, signature, secrets)

@@ -8,7 +8,14 @@ import {
   malformed,
   type ParseOutcome,
 } from '../forge-event.ts'
-import { header, idSchema, isPlainObject, parseFields, shaSchema, type Delivery } from './adapter.ts'
+import {
+  header,
+  idSchema,
+  isPlainObject,
+  parseFields,
+  shaSchema,
+  type Delivery,
+} from './adapter.ts'
 import { ignoredEvent, shortString } from './ignored.ts'
 
 /**
@@ -47,7 +54,11 @@ export interface GitHubStyleOptions {
   idempotencyKey: string | null
 }
 
-export function parseGitHubStyle(body: unknown, delivery: Delivery, options: GitHubStyleOptions): ParseOutcome {
+export function parseGitHubStyle(
+  body: unknown,
+  delivery: Delivery,
+  options: GitHubStyleOptions,
+): ParseOutcome {
   if (!isPlainObject(body)) {
     return malformed('(body)', `the body must be a JSON object, not ${describeValue(body)}`)
   }
@@ -69,7 +80,8 @@ export function parseGitHubStyle(body: unknown, delivery: Delivery, options: Git
     return ignoredEvent('ping', 'test delivery (ping): the hook works', loose)
   }
   if ('ref_type' in body && body.after === undefined) {
-    const kind = headerEvent === 'delete' || headerEvent === 'create' ? headerEvent : 'create_or_delete'
+    const kind =
+      headerEvent === 'delete' || headerEvent === 'create' ? headerEvent : 'create_or_delete'
     return ignoredEvent(kind, `${kind} event: tag pushes are read from the push event`, loose)
   }
   if (body.ref === undefined) {

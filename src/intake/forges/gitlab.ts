@@ -63,7 +63,10 @@ export const gitlabAdapter: ForgeAdapter = {
     }
     return matchesAnySecret(token, secrets)
       ? { ok: true }
-      : { ok: false, message: 'the X-Gitlab-Token header does not match any hook secret of this forge' }
+      : {
+          ok: false,
+          message: 'the X-Gitlab-Token header does not match any hook secret of this forge',
+        }
   },
 
   decode(delivery: Delivery): unknown {

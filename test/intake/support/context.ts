@@ -12,10 +12,7 @@ import { loadChallengeFile, type Challenge } from '../../../src/config/challenge
 import { parseConfig, type ProctorConfig } from '../../../src/config/proctor-config.ts'
 import { ManualClock } from '../../../src/domain/clock.ts'
 import { hookRoutes } from '../../../src/intake/hook-routes.ts'
-import {
-  loadParticipantDirectory,
-  parseParticipants,
-} from '../../../src/participants/directory.ts'
+import { loadParticipantDirectory, parseParticipants } from '../../../src/participants/directory.ts'
 import { EmbeddedPlatform } from '../../../src/platform/embedded.ts'
 import type { Platform } from '../../../src/platform/platform.ts'
 import { JobQueue } from '../../../src/queue/job-queue.ts'
@@ -62,7 +59,11 @@ export const DEFAULT_PARTICIPANTS = {
         { forge: 'gitea', userId: 217, username: 'alice' },
       ],
     },
-    { username: 'bob', team: 'flowers', identities: [{ forge: 'gitlab', userId: 43, username: 'bob' }] },
+    {
+      username: 'bob',
+      team: 'flowers',
+      identities: [{ forge: 'gitlab', userId: 43, username: 'bob' }],
+    },
     { username: 'carol', team: 'flowers', identities: [{ forge: 'gitlab', userId: 44 }] },
   ],
 }
@@ -126,7 +127,11 @@ export async function createTestContext(options: TestContextOptions = {}): Promi
     challenges: new ChallengeCatalog(challenges, log),
     platform: options.platform ?? new EmbeddedPlatform(),
   }
-  const entries = parseParticipants(options.participants ?? DEFAULT_PARTICIPANTS, 'test', ['gitlab', 'github', 'gitea'])
+  const entries = parseParticipants(options.participants ?? DEFAULT_PARTICIPANTS, 'test', [
+    'gitlab',
+    'github',
+    'gitea',
+  ])
   await loadParticipantDirectory(store.db, entries, clock)
 
   return {
@@ -177,9 +182,13 @@ export function uniqueNamespace(prefix = 't'): string {
   return `${prefix}-${randomBytes(5).toString('hex')}`
 }
 
-export async function countRows(
-  store: Store,
-): Promise<{ events: number; ignored: number; submissions: number; jobs: number; charges: number }> {
+export async function countRows(store: Store): Promise<{
+  events: number
+  ignored: number
+  submissions: number
+  jobs: number
+  charges: number
+}> {
   const count = async (table: 'hook_events' | 'submissions' | 'jobs' | 'quota_charges') =>
     Number(
       (

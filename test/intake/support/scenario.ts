@@ -2,8 +2,20 @@ import { randomInt } from 'node:crypto'
 
 import type { FastifyInstance } from 'fastify'
 
-import { createProject, type FileContent, type GitProject, type TagPush } from '../../support/git-server.ts'
-import { buildHookApp, createTestContext, FLOWERS, uniqueNamespace, type TestContext, type TestContextOptions } from './context.ts'
+import {
+  createProject,
+  type FileContent,
+  type GitProject,
+  type TagPush,
+} from '../../support/git-server.ts'
+import {
+  buildHookApp,
+  createTestContext,
+  FLOWERS,
+  uniqueNamespace,
+  type TestContext,
+  type TestContextOptions,
+} from './context.ts'
 import { deliver, gitlabTagPushBody, type HookAnswer } from './deliveries.ts'
 import { drainIntake, type DrainResult } from './worker.ts'
 
@@ -73,8 +85,14 @@ export class Scenario {
     return deliver(this.app, 'gitlab', body, headers)
   }
 
-  async pushAndDeliver(tag: string, options: { annotated?: boolean; userId?: number; username?: string } = {}) {
-    const push = await this.project.pushTag(tag, { annotated: options.annotated ?? false })
+  async pushAndDeliver(
+    tag: string,
+    options: { annotated?: boolean; message?: string; userId?: number; username?: string } = {},
+  ) {
+    const push = await this.project.pushTag(tag, {
+      annotated: options.annotated ?? false,
+      ...(options.message === undefined ? {} : { message: options.message }),
+    })
     const answer = await this.deliverPush(push, options)
     return { push, answer }
   }

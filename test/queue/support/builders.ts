@@ -67,7 +67,11 @@ export async function insertSubmission(
   return Number(row.id)
 }
 
-export async function insertEvaluation(db: Executor, submissionId: number, at: Date): Promise<number> {
+export async function insertEvaluation(
+  db: Executor,
+  submissionId: number,
+  at: Date,
+): Promise<number> {
   const row = await db
     .insertInto('evaluations')
     .values({

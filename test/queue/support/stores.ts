@@ -25,17 +25,20 @@ export const sqliteFactory: StoreFactory = {
   dialect: 'sqlite',
   async open(testName) {
     root ??= mkdtempSync(path.join(tmpdir(), 'proctor-queue-'))
-    const slug = testName.toLowerCase().replace(/[^a-z0-9]+/g, '-').slice(0, 60)
+    const slug = testName
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .slice(0, 60)
     const file = path.join(root, `${String(++counter).padStart(3, '0')}-${slug}.db`)
     const store = openStore(`sqlite:${file}`)
     await migrate(store)
     files.set(store, file)
     return store
   },
-  async reopen(store) {
+  reopen(store) {
     const file = files.get(store)
-    if (!file) throw new Error('this store was not opened by the SQLite factory')
-    return openStore(`sqlite:${file}`)
+    if (!file) return Promise.reject(new Error('this store was not opened by the SQLite factory'))
+    return Promise.resolve(openStore(`sqlite:${file}`))
   },
 }
 

@@ -28,7 +28,11 @@ parentPort?.on('message', (request: ChargeRequest) => {
   const arrived = new Int32Array(request.barrier)
   Atomics.add(arrived, 0, 1)
   Atomics.notify(arrived, 0)
-  for (let seen = Atomics.load(arrived, 0); seen < request.racers; seen = Atomics.load(arrived, 0)) {
+  for (
+    let seen = Atomics.load(arrived, 0);
+    seen < request.racers;
+    seen = Atomics.load(arrived, 0)
+  ) {
     Atomics.wait(arrived, 0, seen, 100)
   }
 

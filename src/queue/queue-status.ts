@@ -1,4 +1,5 @@
 import type { Executor } from '../store/transaction.ts'
+import type { QueueDepth } from './types.ts'
 
 /** Where a waiting job stands in its queue. */
 export interface QueuePosition {
@@ -77,7 +78,13 @@ export async function queuePosition(
     position: ahead + 1,
     ahead,
     running,
-    estimatedStart: estimateStart({ ahead, running, runMs, now, runAfter: new Date(job.run_after) }),
+    estimatedStart: estimateStart({
+      ahead,
+      running,
+      runMs,
+      now,
+      runAfter: new Date(job.run_after),
+    }),
   }
 }
 
@@ -95,4 +102,51 @@ function estimateStart(input: {
   const waves = Math.floor(ahead / workers) + (running > 0 ? 0.5 : 0)
   const start = Math.max(now.getTime() + waves * runMs, runAfter.getTime())
   return new Date(start).toISOString()
+}
+
+/**
+ * Jobs waiting and running per queue, and the oldest waiting one's age. Counted per queue
+ * along the jobs_claim index (queue, state, …), so the cost is the number of waiting and
+ * running jobs, never the history of finished ones, and no table rows are read but one per
+ * queue. The oldest waiting job is the one with the lowest id.
+ */
+export async function queueDepth(db: Executor, now: Date, queue?: string): Promise<QueueDepth[]> {
+  let query = db
+    .selectFrom('job_queues as q')
+    .select((eb) => {
+      const inState = (state: 'waiting' | 'running') =>
+        eb.selectFrom('jobs as j').whereRef('j.queue', '=', 'q.queue').where('j.state', '=', state)
+      return [
+        'q.queue',
+        inState('waiting')
+          .select((c) => c.fn.countAll<number>().as('n'))
+          .as('waiting'),
+        inState('running')
+          .select((c) => c.fn.countAll<number>().as('n'))
+          .as('running'),
+        eb
+          .selectFrom('jobs as o')
+          .select('o.created_at')
+          .where(
+            'o.id',
+            '=',
+            inState('waiting').select((c) => c.fn.min('j.id').as('id')),
+          )
+          .as('oldest'),
+      ]
+    })
+    .orderBy('q.queue')
+  if (queue) query = query.where('q.queue', '=', queue)
+  const rows = await query.execute()
+
+  return rows
+    .map((r) => ({
+      queue: r.queue,
+      waiting: Number(r.waiting ?? 0),
+      running: Number(r.running ?? 0),
+      oldest: r.oldest ?? null,
+      oldestAgeSeconds:
+        r.oldest == null ? null : Math.max(0, (now.getTime() - Date.parse(r.oldest)) / 1000),
+    }))
+    .filter((d) => d.waiting > 0 || d.running > 0)
 }
