@@ -85,6 +85,7 @@ export async function createApp(config: ProctorConfig, options: CreateAppOptions
           slots,
           queues: config.worker.queues,
           capabilities: host?.capabilities ?? config.worker.capabilities,
+          queueWeights: config.worker.queueWeights,
           canTakeJobs: diskGuard ? () => diskGuard.shouldTakeJobs() : undefined,
           handlers: {
             intake: (job) => runIntakeJob(ctx, job),

@@ -86,6 +86,8 @@ export const proctorConfigSchema = z.object({
       /** Queues (challenge ids) served; `*` serves every queue. */
       queues: z.array(z.string()).default(['*']),
       capabilities: z.array(z.string()).default([]),
+      /** Shares per queue when several have work, e.g. `{ iris: 3, digits: 1 }` (default 1). */
+      queueWeights: z.record(z.string(), z.number().positive()).optional(),
       leaseSeconds: z.coerce.number().int().positive().default(60),
       maxAttempts: z.coerce.number().int().positive().default(3),
     })

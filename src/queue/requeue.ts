@@ -116,7 +116,7 @@ export async function requeueSubmission(
         score_details_json: null,
         ...(snapshot
           ? {
-              challenge_snapshot_json: JSON.stringify(snapshot),
+              challenge_snapshot_json: JSON.stringify(snapshot.definition),
               data_hash: snapshot.dataHash,
               grader_image: JSON.stringify(snapshot.graderImages),
             }

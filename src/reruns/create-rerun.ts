@@ -1,10 +1,9 @@
 import type { AppContext } from '../app/context.ts'
 import { BadRequestError } from '../domain/errors.ts'
+import { JOB_PRIORITY } from '../queue/job-queue.ts'
 import { inTransaction } from '../store/transaction.ts'
 import { appendTimeline } from '../submissions/timeline.ts'
 
-/** Re-runs wait behind new submissions: new work has priority 0. */
-export const RERUN_PRIORITY = -10
 
 export interface RerunOptions {
   actor: string
@@ -60,7 +59,7 @@ export async function createRerun(ctx: AppContext, submissionId: number, options
     const jobId = await ctx.queue.enqueue(trx, {
       kind: 'evaluate',
       queue: submission.challenge_id,
-      priority: RERUN_PRIORITY,
+      priority: JOB_PRIORITY.rerun,
       submissionId,
       evaluationId,
       fairnessKey: submission.quota_subject,

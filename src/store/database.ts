@@ -5,7 +5,7 @@ import SQLite from 'better-sqlite3'
 import { Kysely, Migrator, sql, PostgresDialect, SqliteDialect, type Migration } from 'kysely'
 import pg from 'pg'
 
-import { ProctorError } from '../domain/errors.ts'
+import { errorMessage, ProctorError } from '../domain/errors.ts'
 import * as initial from './migrations/001-initial.ts'
 import * as scheduling from './migrations/002-scheduling.ts'
 import * as reporting from './migrations/003-reporting.ts'
@@ -45,12 +45,12 @@ const POSTGRES_POOL_MAX = 10
  */
 const INT8_OID = 20
 const NUMERIC_OID = 1700
-const postgresTypes = {
-  getTypeParser(oid: number, format?: 'text' | 'binary') {
+const postgresTypes: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format: 'text' | 'binary' = 'text') => {
     if (oid === INT8_OID || oid === NUMERIC_OID) return (value: string) => Number(value)
-    return format === 'binary' ? pg.types.getTypeParser(oid, 'binary') : pg.types.getTypeParser(oid)
-  },
-} as pg.CustomTypesConfig
+    return pg.types.getTypeParser(oid, format) as (value: string) => unknown
+  }) as pg.CustomTypesConfig['getTypeParser'],
+}
 
 /** Migrations in order. Each takes the dialect so one source serves both. */
 const MIGRATIONS: ReadonlyArray<{
@@ -143,7 +143,7 @@ async function currentSchema(store: Store): Promise<string | undefined> {
 export async function migrate(store: Store): Promise<string[]> {
   const { error, results } = await (await migrator(store)).migrateToLatest()
   if (error) {
-    throw new ProctorError('migration_failed', `migration failed: ${String(error)}`, {
+    throw new ProctorError('migration_failed', `migration failed: ${errorMessage(error)}`, {
       cause: error,
     })
   }

@@ -14,6 +14,7 @@ import { pushImage } from '../build/registry.ts'
 import type { ChallengeSnapshot } from '../challenges/catalog.ts'
 import type { PhaseDefinition } from '../config/challenge.ts'
 import { errorMessage, InfrastructureError, SubmissionFailure } from '../domain/errors.ts'
+import type { ReasonCode } from '../domain/reasons.ts'
 import { isTerminal } from '../domain/states.ts'
 import type { ClaimedJob } from '../queue/job-queue.ts'
 import { classifyParticipantRun } from '../runtime/classify.ts'
@@ -248,7 +249,9 @@ class EvaluationRun {
       }),
     )
     const repoDir = path.join(this.#workDir, 'repo')
+    await this.#deadline(FETCH_TIMEOUT_MS / 1000, 'infrastructure')
     await this.#stage('fetch', () => this.#fetch(repoDir))
+    await this.#deadline(this.#snapshot.definition.build.timeSeconds + PUSH_SECONDS, 'build_failed')
     const imageId = await this.#stage('build', () => this.#build(repoDir))
     return this.#stage('push', () => this.#push(imageId))
   }
@@ -279,7 +282,7 @@ class EvaluationRun {
       cloneUrl,
       commitSha: this.#submission.commit_sha,
       dir: repoDir,
-      timeoutMs: 120_000,
+      timeoutMs: FETCH_TIMEOUT_MS,
       maxBytes: 1024 * 1024 * 1024,
       signal: this.#signal,
     })
@@ -413,6 +416,7 @@ class EvaluationRun {
           ]
       // Checked before the clock starts: a missing entry point is the participant's to fix.
       if (isParticipant) await this.#checkEntryPoint(image, phase.command ?? DEFAULT_COMMAND)
+      await this.#deadline(phase.limits.timeSeconds, isParticipant ? 'time_limit' : 'scoring_failed')
 
       await this.#write((trx) =>
         noteSubmission(trx, s.id, {
@@ -603,6 +607,16 @@ class EvaluationRun {
 
   // ─── helpers ───────────────────────────────────────────────────────────────────────────
 
+  /**
+   * The stage's deadline, for the reaper: its own limit plus a margin. It backs up the limits
+   * the stage enforces itself (the runtime's clock, the builder's timeout) for a worker that
+   * hangs; the margin covers image pulls and container start-up.
+   */
+  async #deadline(seconds: number, reason: ReasonCode): Promise<void> {
+    const at = new Date(this.#now.getTime() + (seconds + DEADLINE_MARGIN_SECONDS) * 1000)
+    await this.#write((trx) => this.#ctx.queue.setDeadline(trx, this.#job, at, reason))
+  }
+
   /** Every write carries the job's lease: a worker that lost it writes nothing. */
   #write<T>(fn: (trx: import('kysely').Transaction<import('../store/schema.ts').Database>) => Promise<T>): Promise<T> {
     return this.#ctx.queue.withLease(this.#job, fn)
@@ -646,6 +660,11 @@ class EvaluationRun {
 }
 
 const PROCTOR_VERSION = readProctorVersion()
+
+const FETCH_TIMEOUT_MS = 120_000
+/** Time allowed for archiving an image, added to the build's own limit. */
+const PUSH_SECONDS = 600
+const DEADLINE_MARGIN_SECONDS = 120
 
 function readProctorVersion(): string {
   const file = path.resolve(import.meta.dirname, '../../package.json')

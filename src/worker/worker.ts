@@ -19,6 +19,8 @@ export interface WorkerOptions {
   slots: number
   queues: readonly string[]
   capabilities: readonly string[]
+  /** Shares of this worker per queue when several have work (default 1 each). */
+  queueWeights?: Readonly<Record<string, number>>
   kinds?: readonly JobKind[]
   handlers: Partial<Record<JobKind, JobHandler>>
   /** How often an idle slot looks for work when nothing woke it. */
@@ -120,6 +122,7 @@ export class Worker {
           capabilities: this.#options.capabilities,
           kinds: this.#options.kinds ?? (Object.keys(this.#options.handlers) as JobKind[]),
           leaseMs: this.leaseMs,
+          queueWeights: this.#options.queueWeights,
         })
       } catch (err) {
         // The database is down or busy: wait and try again, never crash the loop.
@@ -153,7 +156,8 @@ export class Worker {
     const handler = this.#options.handlers[job.kind]
     const abort = new AbortController()
     this.#running.set(job.id, { job, abort })
-    const heartbeat = setInterval(() => void this.#heartbeat(job, abort, log), Math.max(1_000, this.leaseMs / 3))
+    // Six beats a lease: a database outage of half the lease still leaves two beats to land.
+    const heartbeat = setInterval(() => void this.#heartbeat(job, abort, log), Math.max(1_000, this.leaseMs / 6))
     const started = Date.now()
 
     try {
