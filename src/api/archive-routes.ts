@@ -137,8 +137,14 @@ export function archiveRoutes(
       actor: actorOf(request),
       docker,
     })
-    // It runs on in this process; the outcome is stored, never thrown.
-    void done
+    // It runs on in this process and stores its outcome; only losing the database (a
+    // shutdown) can make recording it fail.
+    done.catch((err: unknown) =>
+      ctx.log.error(
+        { err, verificationId },
+        'could not record a verification; it stays unfinished',
+      ),
+    )
     return reply.code(202).send({ verificationId, submissionId: id })
   })
 

@@ -197,15 +197,30 @@ export async function storageReport(
   const present = images.filter((i) => manifests.get(i.ref.digest))
   const manifestOf = (image: KnownImage) => manifests.get(image.ref.digest) as ImageManifest
 
+  // How many images use each blob: a group's blob is its own when all its users are in it.
+  const users = new Map<string, number>()
+  for (const image of present) {
+    for (const blob of imageBlobs(manifestOf(image)))
+      users.set(blob.digest, (users.get(blob.digest) ?? 0) + 1)
+  }
   const figures = (group: readonly KnownImage[]): StorageFigures => {
-    const inGroup = new Set(group)
-    const others = present.filter((i) => !inGroup.has(i))
-    const distinct = distinctBlobs(group.map(manifestOf))
+    const inGroup = new Map<string, { size: number; users: number }>()
+    for (const image of group) {
+      for (const blob of imageBlobs(manifestOf(image))) {
+        inGroup.set(blob.digest, {
+          size: blob.size,
+          users: (inGroup.get(blob.digest)?.users ?? 0) + 1,
+        })
+      }
+    }
+    const blobs = [...inGroup.entries()]
     return {
       images: group.length,
-      blobs: distinct.blobs,
-      bytes: distinct.bytes,
-      exclusiveBytes: exclusiveBlobs(group.map(manifestOf), others.map(manifestOf)).bytes,
+      blobs: blobs.length,
+      bytes: sum(blobs.map(([, b]) => b.size)),
+      exclusiveBytes: sum(
+        blobs.filter(([digest, b]) => b.users === users.get(digest)).map(([, b]) => b.size),
+      ),
     }
   }
 

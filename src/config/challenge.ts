@@ -118,6 +118,20 @@ export const challengeSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * What the archive keeps once the challenge ends (docs/archive.md): each participant's
+     * best N and last M, everything on the final leaderboard and anything pinned; the rest
+     * expires after the grace period.
+     */
+    retention: z
+      .object({
+        keepUntilEnd: z.boolean().default(true),
+        keepBestPerParticipant: z.number().int().min(0).default(3),
+        keepLastPerParticipant: z.number().int().min(0).default(2),
+        graceDays: z.number().min(0).default(30),
+      })
+      .strict()
+      .prefault({}),
     secrets: z
       .record(z.string(), z.union([z.object({ env: z.string() }).strict(), z.object({ file: z.string() }).strict()]))
       .default({}),

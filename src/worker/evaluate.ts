@@ -6,7 +6,9 @@ import type Docker from 'dockerode'
 import type { Logger } from 'pino'
 
 import type { AppContext } from '../app/context.ts'
-import type { Builder } from '../build/builder.ts'
+import { describeBuildInputs } from '../archive/build-inputs.ts'
+import { withPushPermit } from '../archive/push-pause.ts'
+import type { Builder, BuildRequest } from '../build/builder.ts'
 import { fetchCommit } from '../build/fetch.ts'
 import { ensureImage } from '../build/pull.ts'
 import { imageRepository, imageTag } from '../build/image-name.ts'
@@ -230,6 +232,7 @@ class EvaluationRun {
             builder: reused.builder,
             builder_version: reused.builder_version,
             archive: 'archived',
+            build_inputs_json: reused.build_inputs_json,
             stage: 'predict',
           },
         }),
@@ -300,7 +303,7 @@ class EvaluationRun {
     const capture = new LogCapture(LOG_LIMIT_BYTES)
     const localName = `proctor-build/${imageRepository('', s.challenge_id ?? 'none', s.project_path).replace(/^\/+/, '')}:${imageTag(s.id, s.commit_sha)}`
     try {
-      const result = await builder.build({
+      const request: BuildRequest = {
         contextDir: repoDir,
         imageName: localName,
         labels: {
@@ -314,11 +317,20 @@ class EvaluationRun {
         maxImageBytes: build.maxImageMb * 1024 * 1024,
         onLog: (text) => capture.write(text),
         signal: this.#signal,
-      })
+      }
+      const result = await builder.build(request)
+      // What a later `proctor verify` needs to rebuild it the same way.
+      const inputs = await describeBuildInputs(this.#deps.docker, result, request, { contextDir: repoDir, proctorVersion: PROCTOR_VERSION })
       await this.#write((trx) =>
         trx
           .updateTable('submissions')
-          .set({ builder: result.builder, builder_version: result.builderVersion, image_ref: result.imageId, archive: 'pending' })
+          .set({
+            builder: result.builder,
+            builder_version: result.builderVersion,
+            image_ref: result.imageId,
+            archive: 'pending',
+            build_inputs_json: JSON.stringify(inputs),
+          })
           .where('id', '=', s.id)
           .execute(),
       )
@@ -338,14 +350,16 @@ class EvaluationRun {
       noteSubmission(trx, s.id, { message: `archiving the image in ${registry.address}`, stage: 'push', actor: this.#actor, at: this.#now, evaluationId: this.#evaluationId }),
     )
     try {
-      const pushed = await pushImage(this.#deps.docker, {
+      // Pushes wait while the registry is being garbage-collected; the wait moves this
+      // stage's deadline back, so it never fails a submission.
+      const pushed = await withPushPermit(this.#ctx, () => pushImage(this.#deps.docker, {
         imageId,
         registry: registry.address,
         repository,
         tag: imageTag(s.id, s.commit_sha),
         auth: registry.username && registry.password ? { username: registry.username, password: registry.password } : undefined,
         signal: this.#signal,
-      })
+      }), { signal: this.#signal, job: this.#job })
       await this.#write((trx) =>
         trx
           .updateTable('submissions')
