@@ -1,9 +1,11 @@
 import { Command, CommanderError } from 'commander'
 
+import { registerArchiveCommands } from '../archive/cli-commands.ts'
 import { errorMessage } from '../domain/errors.ts'
 import { addActionCommands } from './commands/action-commands.ts'
 import { addProcessCommands } from './commands/process-commands.ts'
 import { addStatusCommands } from './commands/status-commands.ts'
+import { clientFor } from './commands/shared.ts'
 import { addSubmissionCommands } from './commands/submission-commands.ts'
 import { exitCodeFor } from './exit-codes.ts'
 
@@ -26,6 +28,8 @@ addProcessCommands(program)
 addSubmissionCommands(program)
 addActionCommands(program)
 addStatusCommands(program)
+// rerun, verify, storage, retention, gc, publish: src/archive/cli-commands.ts
+registerArchiveCommands(program, { client: clientFor })
 
 try {
   await program.parseAsync()

@@ -116,8 +116,15 @@ async function lostWorkers(
           .where('jobs.state', '=', 'running')
           .as('running'),
     ])
-    .where('w.state', '=', 'alive')
-    .where('w.heartbeat_at', '<', before)
+    // Silent while recorded alive, or already marked lost by the reaper (src/scale/
+    // lost-workers.ts). A lost worker stops counting a day after its last heartbeat: a host
+    // taken out of service must not alert forever.
+    .where((eb) =>
+      eb.or([
+        eb.and([eb('w.state', '=', 'alive'), eb('w.heartbeat_at', '<', before)]),
+        eb.and([eb('w.state', '=', 'lost'), eb('w.heartbeat_at', '>', dayBefore(now))]),
+      ]),
+    )
     .orderBy('w.heartbeat_at')
     .execute()
   return rows.map((w) => ({
@@ -198,6 +205,10 @@ async function lowDisk(ctx: AlertContext, config: AlertsConfig): Promise<AlertCo
       subjects: [disk.path],
     },
   ]
+}
+
+function dayBefore(now: Date): string {
+  return new Date(now.getTime() - 86_400_000).toISOString()
 }
 
 export function formatSeconds(seconds: number): string {

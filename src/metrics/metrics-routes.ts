@@ -4,6 +4,7 @@ import { collectDefaultMetrics, Counter, Registry } from 'prom-client'
 import type { AppContext } from '../app/context.ts'
 import { TokenAuthenticator } from '../api/auth.ts'
 import { errorMessage } from '../domain/errors.ts'
+import { registerArchiveGauge } from './archive-gauge.ts'
 import { registerStageHistogram } from './stage-histogram.ts'
 import { registerStoreGauges } from './store-gauges.ts'
 
@@ -24,6 +25,7 @@ export function metricsRoutes(app: FastifyInstance, ctx: AppContext): void {
   collectDefaultMetrics({ register: registry })
   registerStoreGauges(registry, ctx)
   registerStageHistogram(registry, ctx)
+  registerArchiveGauge(registry, ctx, ctx.log.child({ part: 'metrics' }))
   const hooks = new Counter({
     name: 'proctor_hooks_received_total',
     help: 'Forge hook deliveries answered by this process, by forge and outcome.',

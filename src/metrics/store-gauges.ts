@@ -165,7 +165,7 @@ export function registerStoreGauges(registry: Registry, ctx: MetricsContext): vo
 
   new Gauge({
     name: 'proctor_archive_images',
-    help: 'Submission images by archive state. Their sizes are not recorded yet (docs/operating.md).',
+    help: 'Submission images by archive state (their bytes: proctor_archive_bytes).',
     labelNames: ['state'] as const,
     registers,
     async collect() {

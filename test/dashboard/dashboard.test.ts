@@ -10,6 +10,7 @@ import {
   type SubmissionBody,
 } from '../support/proctor-harness.ts'
 import { assertServicesUp } from '../support/services.ts'
+import { parseExposition, valueOf } from '../metrics/support/exposition.ts'
 import { contrastFailures, focusOutline } from './support/a11y.ts'
 import type { BrowserGlobals } from './support/browser-globals.ts'
 import { launchBrowser, screenshot, signIn, type Browser } from './support/browser.ts'
@@ -136,6 +137,16 @@ describe('the dashboard', () => {
     expect(stages).toEqual(['fetch', 'build', 'push', 'predict', 'score'])
     await page.getByText('build (evaluation', { exact: false }).waitFor()
     await screenshot(page, 'submission-scored')
+
+    // The same run, as Prometheus sees it.
+    const metrics = await fetch(`${proctor.address}/metrics`, {
+      headers: { authorization: `Bearer ${API_TOKEN}` },
+    })
+    const { samples } = parseExposition(await metrics.text())
+    expect(valueOf(samples, 'proctor_archive_bytes')).toBeGreaterThan(1_000_000)
+    expect(valueOf(samples, 'proctor_submissions', { challenge: 'iris', state: 'scored' })).toBe(1)
+    const builds = { challenge: 'iris', stage: 'build', outcome: 'ok' }
+    expect(valueOf(samples, 'proctor_stage_duration_seconds_count', builds)).toBe(1)
   })
 
   it('cancels a waiting submission after a confirmation, and the timeline says who', async () => {

@@ -120,6 +120,30 @@ describe('alert conditions', () => {
     )
   })
 
+  it('counts workers the reaper marked lost, for a day after their last heartbeat', async () => {
+    const { db } = proctor.app.ctx.store
+    const worker = (id: string, minutesAgo: number) => {
+      const at = new Date(Date.now() - minutesAgo * 60_000).toISOString()
+      return {
+        id,
+        host: 'cpu-3',
+        queues_json: '["*"]',
+        capabilities_json: '[]',
+        slots: 1,
+        state: 'lost' as const,
+        started_at: at,
+        heartbeat_at: at,
+      }
+    }
+    await db
+      .insertInto('workers')
+      .values([worker('w-lost-recently', 10), worker('w-lost-long-ago', 3 * 24 * 60)])
+      .execute()
+    const keys = (await evaluateAlerts(contextWith({}))).map((c) => c.key)
+    expect(keys).toContain('worker_lost:w-lost-recently')
+    expect(keys).not.toContain('worker_lost:w-lost-long-ago')
+  })
+
   it('shows the same conditions on the dashboard API', async () => {
     await silentWorker('w-dashboard', 60)
     const response = await proctor.api<{ alerts: { key: string; severity: string }[] }>(

@@ -238,7 +238,10 @@ describe('GET /metrics', () => {
     const archived = await insertSubmission(db)
     await db
       .updateTable('submissions')
-      .set({ image_ref: 'r/x@sha256:' + 'a'.repeat(64), archive: 'archived' })
+      .set({
+        image_ref: `${TEST_ENV.registryAddress}/metrics-test/none@sha256:${'a'.repeat(64)}`,
+        archive: 'archived',
+      })
       .where('id', '=', archived)
       .execute()
 
@@ -248,6 +251,8 @@ describe('GET /metrics', () => {
       valueOf(samples, 'proctor_worker_heartbeat_age_seconds', { worker: 'gpu-7' }),
     ).toBeGreaterThanOrEqual(3_599)
     expect(valueOf(samples, 'proctor_archive_images', { state: 'archived' })).toBe(1)
+    // The image is not in the registry: nothing known to count, and the scrape still answers.
+    expect(valueOf(samples, 'proctor_archive_bytes')).toBe(0)
     expect(valueOf(samples, 'proctor_disk_free_bytes')).toBeGreaterThan(0)
     expect(valueOf(samples, 'proctor_disk_size_bytes')).toBeGreaterThanOrEqual(
       valueOf(samples, 'proctor_disk_free_bytes') ?? 0,
