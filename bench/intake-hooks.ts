@@ -311,11 +311,15 @@ async function main(): Promise<void> {
   )
   console.log(`server on 127.0.0.1:${port} (own process); ${STEP_SECONDS} s per concurrency step`)
 
+  const probeDir = await mkdtemp(path.join(os.tmpdir(), 'proctor-probe-'))
+  const commitMs = await probeCommitMs(probeDir)
+  await rm(probeDir, { recursive: true, force: true })
+  const load = os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')
   console.log(
-    `load average at start: ${os
-      .loadavg()
-      .map((l) => l.toFixed(1))
-      .join(' ')} on ${os.cpus().length} cores`,
+    `load average ${load} on ${os.cpus().length} cores; one durable SQLite commit takes ${commitMs.toFixed(2)} ms now`,
   )
   const noop = await measured(
     worker,

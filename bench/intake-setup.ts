@@ -166,6 +166,8 @@ export async function pushProject(projectPath: string, tags: number): Promise<Pu
 
 export async function removeProject(projectPath: string): Promise<void> {
   await rm(path.join(GIT_ROOT, `${projectPath}.git`), { recursive: true, force: true })
+  // The namespace folder is the benchmark's own (bench-<time>-<n>): leave nothing behind.
+  await rm(path.join(GIT_ROOT, path.dirname(projectPath)), { recursive: true, force: true })
 }
 
 /** A GitLab tag_push body (the shape of GitLab 17's system hook). */

@@ -114,7 +114,7 @@ function startWorker(url: string): Promise<ChildProcess> {
     { stdio: ['ignore', 'pipe', 'inherit'] },
   )
   return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! })
+    const lines = createInterface({ input: child.stdout })
     lines.on('line', (line) => {
       if (line === 'ready') resolve(child)
     })

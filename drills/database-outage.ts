@@ -5,7 +5,7 @@ import { outcomes } from './worker-kill.ts'
 const OUTAGE_MS = 30_000
 
 /**
- * Drill 3: `count` evaluations are under way (one seen in its predict phase) when
+ * Drill 3: `count` evaluations are under way (one of them seen in its predict phase) when
  * PostgreSQL is stopped (`pg_ctl stop -m fast`) for 30 s, while the forge keeps sending
  * `count` new tag pushes, one a second, retrying each until it gets a 2xx. Then the
  * database comes back. APIs and workers must wait and recover without exiting; every hook
@@ -23,19 +23,17 @@ export async function runDatabaseOutageDrill(count: number): Promise<DrillResult
     buildSeconds: 1,
   })
   try {
-    await env.startAll()
-    const expected = new Map<number, number>()
-    let first = -1
-    for (let i = 0; i < count; i++) {
-      const score = Math.round((0.2 + i * 0.05) * 100) / 100
-      const id = await env.submit(await env.pushTag(score))
-      expected.set(id, score)
-      if (first < 0) first = id
-    }
-    // The later pushes are prepared before the outage: git is not what is being drilled.
+    // Every push is made first: git is not what is being drilled.
+    const scores = Array.from({ length: count }, (_, i) => Math.round((0.2 + i * 0.05) * 100) / 100)
+    const first = []
+    for (const score of scores) first.push(await env.pushTag(score))
     const later = []
     for (let i = 0; i < count; i++) later.push(await env.pushTag(laterScore(i)))
-    await env.waitForStage(first, 'predict')
+    await env.startAll()
+    const ids = await Promise.all(first.map((pushed) => env.submit(pushed)))
+    const expected = new Map(ids.map((id, i) => [id, scores[i] ?? -1]))
+    // Under load: strike once any of them is seen running its participant's phase.
+    await env.waitForStage([...expected.keys()], 'predict')
 
     await stopDrillCluster()
     const outageStarted = Date.now()

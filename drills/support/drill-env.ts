@@ -28,12 +28,12 @@ export const DRILL_PG = {
   root: path.join(HOME, 'pg-drill'),
 }
 
-/** How drill processes load TypeScript (and the pending patch: see pending-patch.mjs). */
+/** How drill processes load TypeScript (and the pending patch: see pending-patch.ts). */
 export const NODE_IMPORTS = [
   '--import',
   'tsx',
   '--import',
-  path.join(ROOT, 'drills/support/pending-patch.mjs'),
+  path.join(ROOT, 'drills/support/pending-patch.ts'),
 ]
 
 export const HOOK_SECRET = 'drill-hook-secret'
@@ -404,27 +404,29 @@ export class DrillEnv {
     return id ?? -1
   }
 
-  /** Polls until `check` finds the submission where the drill wants to strike. */
-  async waitForStage(submissionId: number, stage: string, timeoutMs = 120_000) {
-    let found: { workerId: string | null; attempt: number } | undefined
+  /** Polls until one of the submissions runs `stage`; returns which, and who holds it. */
+  async waitForStage(submissionId: number | readonly number[], stage: string, timeoutMs = 120_000) {
+    const ids = typeof submissionId === 'number' ? [submissionId] : [...submissionId]
+    let found: { submissionId: number; workerId: string | null; attempt: number } | undefined
     await waitFor(
-      `submission ${submissionId} in stage ${stage}`,
+      `submission ${ids.join(' or ')} in stage ${stage}`,
       timeoutMs,
       async () => {
         const row = await this.store.db
           .selectFrom('submissions as s')
           .innerJoin('jobs as j', 'j.submission_id', 's.id')
-          .select(['s.stage', 's.state', 'j.worker_id', 'j.attempt', 'j.state as job_state'])
-          .where('s.id', '=', submissionId)
+          .select(['s.id', 'j.worker_id', 'j.attempt'])
+          .where('s.id', 'in', ids)
+          .where('s.stage', '=', stage)
           .where('j.kind', '=', 'evaluate')
+          .where('j.state', '=', 'running')
           .executeTakeFirst()
-        if (row?.stage === stage && row.job_state === 'running')
-          found = { workerId: row.worker_id, attempt: row.attempt }
+        if (row) found = { submissionId: row.id, workerId: row.worker_id, attempt: row.attempt }
         return found !== undefined
       },
       20,
     )
-    return found ?? { workerId: null, attempt: 0 }
+    return found ?? { submissionId: -1, workerId: null, attempt: 0 }
   }
 
   async waitForTerminal(ids: readonly number[], timeoutMs = 180_000): Promise<void> {
@@ -463,10 +465,24 @@ export class DrillEnv {
     )
   }
 
-  /** Containers on the engine now (every one, a builder's intermediate ones included). */
+  /**
+   * Containers on the engine now (every one, a builder's intermediate ones included), less
+   * those of proctor's test suites (`proctor.test` label) that may share the engine.
+   */
   static async containerIds(): Promise<Set<string>> {
-    const { stdout } = await run('docker', ['ps', '-aq', '--no-trunc'])
-    return new Set(stdout.split('\n').filter(Boolean))
+    const { stdout } = await run('docker', [
+      'ps',
+      '-a',
+      '--no-trunc',
+      '--format',
+      '{{.ID}} {{.Labels}}',
+    ])
+    return new Set(
+      stdout
+        .split('\n')
+        .filter((line) => line !== '' && !line.includes('proctor.test='))
+        .map((line) => line.split(' ')[0] ?? ''),
+    )
   }
 
   static async builderProcesses(): Promise<string[]> {

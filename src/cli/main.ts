@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander'
 import { registerArchiveCommands } from '../archive/cli-commands.ts'
 import { errorMessage } from '../domain/errors.ts'
 import { addActionCommands } from './commands/action-commands.ts'
+import { addLocalCommands } from './commands/local-commands.ts'
 import { addProcessCommands } from './commands/process-commands.ts'
 import { addStatusCommands } from './commands/status-commands.ts'
 import { clientFor } from './commands/shared.ts'
@@ -28,6 +29,7 @@ addProcessCommands(program)
 addSubmissionCommands(program)
 addActionCommands(program)
 addStatusCommands(program)
+addLocalCommands(program)
 // rerun, verify, storage, retention, gc, publish: src/archive/cli-commands.ts
 registerArchiveCommands(program, { client: clientFor })
 

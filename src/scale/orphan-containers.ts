@@ -32,12 +32,12 @@ export interface SweepResult {
 }
 
 export async function sweepOrphans(
-  ctx: Pick<AppContext, 'store'>,
+  ctx: Pick<AppContext, 'store' | 'config'>,
   docker: Docker,
   log: Logger,
 ): Promise<SweepResult> {
   const containersRemoved = await removeOrphanContainers(ctx, docker, log)
-  const buildersKilled = await killOrphanBuilders(log)
+  const buildersKilled = await killOrphanBuilders(log, ctx.config.builder.workDir)
   return { containersRemoved, buildersKilled }
 }
 
@@ -95,11 +95,20 @@ export async function removeOrphanContainers(
   return removed
 }
 
-/** Kills builder process groups whose proctor parent died (Linux /proc only). */
-export async function killOrphanBuilders(log: Logger, names = ['repo2docker']): Promise<number[]> {
+/**
+ * Kills builder process groups whose proctor parent died (Linux /proc only). Only builders
+ * working in `workDir` (their build context is there): a repo2docker an operator runs by
+ * hand elsewhere is none of proctor's business.
+ */
+export async function killOrphanBuilders(
+  log: Logger,
+  workDir: string,
+  names = ['repo2docker'],
+): Promise<number[]> {
   const killed: number[] = []
   for (const proc of await listProcesses()) {
     if (!names.some((name) => proc.cmdline.includes(name))) continue
+    if (!proc.cmdline.includes(workDir)) continue
     if (proc.pgid !== proc.pid) continue // only group leaders: the group goes with them
     const parent = proc.ppid === 0 ? undefined : await readCmdline(proc.ppid)
     if (parent !== undefined && /\bnode\b|tsx/.test(parent) && proc.ppid !== 1) continue

@@ -2,13 +2,18 @@ import { readFileSync } from 'node:fs'
 import { symlink, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 
 import type { ForgeConfig } from '../../src/config/proctor-config.ts'
 import { inspectCommit, type ManifestResult } from '../../src/intake/manifest.ts'
 import { Mirror } from '../../src/intake/mirror.ts'
 import { createProject, type FileContent } from '../support/git-server.ts'
-import { createTestContext, uniqueNamespace, type TestContext } from './support/context.ts'
+import {
+  createTestContext,
+  removeProjectAndNamespace,
+  uniqueNamespace,
+  type TestContext,
+} from './support/context.ts'
 
 const MANIFESTS = path.resolve(import.meta.dirname, 'fixtures/manifests')
 const shared = (name: string) => readFileSync(path.join(MANIFESTS, name), 'utf8')
@@ -238,6 +243,7 @@ describe('crowdai.json read from real repositories', () => {
   it.each(CASES)('$name', async (manifestCase) => {
     const projectPath = `${uniqueNamespace('m')}/flower-classification`
     const project = await createProject(projectPath, { 'README.md': 'x' })
+    onTestFinished(() => removeProjectAndNamespace(project))
     if (manifestCase.symlinkTo) {
       await symlink(manifestCase.symlinkTo, path.join(project.workDir, 'crowdai.json'))
     }
@@ -261,6 +267,5 @@ describe('crowdai.json read from real repositories', () => {
       expect(result).toMatchObject({ ok: false, code: manifestCase.expected.code })
       expect(result.ok ? '' : result.message).toMatch(manifestCase.expected.message)
     } else expect(result).toEqual(manifestCase.expected)
-    await project.remove()
   })
 })

@@ -102,7 +102,7 @@ function openCounted(schema: string, url: string, open: { count: number }): Stor
   const store: Store = {
     db: opened.db,
     dialect: opened.dialect,
-    listen: opened.listen,
+    listen: (channel, onMessage, options) => opened.listen(channel, onMessage, options),
     async close() {
       if (closed) return
       closed = true

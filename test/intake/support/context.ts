@@ -177,6 +177,18 @@ export async function buildHookApp(ctx: AppContext): Promise<FastifyInstance> {
   return app
 }
 
+/** Removes a test's project and its namespace folder (unique to the test) from the daemon's root. */
+export async function removeProjectAndNamespace(project: {
+  path: string
+  remove(): Promise<void>
+}): Promise<void> {
+  await project.remove()
+  await rm(path.join(TEST_ENV.gitRoot, path.dirname(project.path)), {
+    recursive: true,
+    force: true,
+  })
+}
+
 /** A fresh namespace per test, so each test has its own repositories on the git daemon. */
 export function uniqueNamespace(prefix = 't'): string {
   return `${prefix}-${randomBytes(5).toString('hex')}`

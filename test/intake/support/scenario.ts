@@ -12,6 +12,7 @@ import {
   buildHookApp,
   createTestContext,
   FLOWERS,
+  removeProjectAndNamespace,
   uniqueNamespace,
   type TestContext,
   type TestContextOptions,
@@ -130,7 +131,7 @@ export class Scenario {
 
   async close(): Promise<void> {
     await this.app.close()
-    await this.project.remove()
+    await removeProjectAndNamespace(this.project)
     await this.t.close()
   }
 }
