@@ -4,7 +4,7 @@ import { z } from 'zod'
 import type { AppContext } from '../app/context.ts'
 import { SUBMISSION_STATES } from '../domain/states.ts'
 import { quotaStatus } from '../quota/charges.ts'
-import { parseWindow } from '../quota/window.ts'
+import { quotaPolicy } from '../quota/policy.ts'
 import { canSeeSubmission, visibleSubmissionsFilter } from './auth.ts'
 import { logPolicyFor } from './log-policy.ts'
 import { submissionDetail, submissionSummary } from './submission-view.ts'
@@ -122,15 +122,14 @@ export function submissionRoutes(app: FastifyInstance, ctx: AppContext): void {
     if (!challenge) return reply.code(404).send({ error: 'not_found', message: `no challenge ${query.challenge}` })
     const participant = await db.selectFrom('participants').selectAll().where('username', '=', query.participant).executeTakeFirst()
     const subject = participant?.team ? `team:${participant.team}` : query.participant
-    const round = challenge.definition.rounds.find((r) => r.id === query.round)
-    const quota = round?.quota ?? challenge.definition.quota
     const debug = query.debug === 'true'
-    const limit = debug ? (quota.debugLimit ?? 0) : quota.limit
+    // The same policy the intake charges by, so the answer matches what a push would get.
+    const policy = quotaPolicy(challenge.definition, { roundId: query.round ?? null, debug })
     const status = await quotaStatus(
       db,
-      { challengeId: challenge.definition.id, roundId: query.round ?? null, subject, debug },
-      parseWindow(quota),
-      limit,
+      { challengeId: challenge.definition.id, roundId: policy.roundId, subject, debug },
+      policy.window,
+      policy.limit,
       ctx.clock.now(),
     )
     return { challenge: challenge.definition.id, subject, ...status }

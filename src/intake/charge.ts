@@ -2,7 +2,7 @@ import type { AppContext } from '../app/context.ts'
 import type { Challenge } from '../config/challenge.ts'
 import { errorMessage, InfrastructureError } from '../domain/errors.ts'
 import { checkAndCharge } from '../quota/charges.ts'
-import { parseWindow } from '../quota/window.ts'
+import { quotaPolicy } from '../quota/policy.ts'
 import type { ClaimedJob } from '../queue/job-queue.ts'
 import type { Submission } from '../store/schema.ts'
 import { moveSubmission } from '../submissions/transitions.ts'
@@ -42,9 +42,9 @@ export async function chargeAndQueue(
   }
 
   const debug = submission.debug === 1
-  const quota = window.quota
-  const quotaWindow = parseWindow(quota)
-  const limit = debug ? (quota.debugLimit ?? quota.limit) : quota.limit
+  // A round with its own quota counts within the round; otherwise the challenge's quota
+  // counts across rounds (docs/quotas.md).
+  const policy = quotaPolicy(def, { roundId: window.roundId, debug })
   const subject = submission.quota_subject ?? submission.pusher_username ?? 'unknown'
   const gpu = def.phases.some((p) => p.gpus > 0)
 
@@ -62,9 +62,9 @@ export async function chargeAndQueue(
     }
 
     const charge = await checkAndCharge(trx, {
-      scope: { challengeId: def.id, roundId: window.roundId, subject, debug },
-      window: quotaWindow,
-      limit,
+      scope: { challengeId: def.id, roundId: policy.roundId, subject, debug },
+      window: policy.window,
+      limit: policy.limit,
       submissionId: submission.id,
       now,
       dialect: ctx.store.dialect,
@@ -93,13 +93,13 @@ export async function chargeAndQueue(
         fairnessKey: subject,
         capabilities: gpu ? ['gpu'] : [],
         maxAttempts: ctx.config.worker.maxAttempts,
-        inFlightCap: quota.inFlight ?? null,
+        inFlightCap: policy.inFlight,
       })
       const { remaining, nextFreeAt } = charge.status
       await moveSubmission(trx, submission.id, {
         to: 'queued',
         from: ['received'],
-        message: `queued; ${remaining} of ${limit} ${kind} left until ${nextFreeAt ?? 'the window moves on'}`,
+        message: `queued; ${remaining} of ${policy.limit} ${kind} left in ${describeWindow(policy.window)}${nextFreeAt ? ` (the next slot frees at ${nextFreeAt})` : ''}`,
         actor: 'proctor',
         at: now,
         evaluationId,
@@ -119,7 +119,7 @@ export async function chargeAndQueue(
         to: 'failed',
         from: ['received'],
         reasonCode: 'quota_exceeded',
-        message: `over quota: ${used} of ${limit} ${kind} used in ${describeWindow(quotaWindow)}; ${when}`,
+        message: `over quota: ${used} of ${policy.limit} ${kind} used in ${describeWindow(policy.window)}; ${when}`,
         actor: 'proctor',
         at: now,
         set: { platform_submission_id: platformSubmissionId },

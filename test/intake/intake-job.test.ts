@@ -28,7 +28,7 @@ describe('intake job', () => {
       quota_subject: 'alice',
       authors_json: '["alice"]',
       platform_submission_id: `proctor:${submission.id}`,
-      status_detail: 'queued; 4 of 5 submissions left until 2026-03-11T12:00:00.000Z',
+      status_detail: 'queued; 4 of 5 submissions left in the 24 h window (the next slot frees at 2026-03-11T12:00:00.000Z)',
     })
     expect(submission.data_hash).toMatch(/^sha256:[0-9a-f]{64}$/)
     expect(submission.grader_image).toBe(`{"score":"proctor/grader@sha256:${'ab'.repeat(32)}"}`)
