@@ -16,7 +16,7 @@ interface IntakeCase {
   missingCommit?: boolean
   expected:
     | { state: 'rejected'; code: string; message: RegExp }
-    | { state: 'queued'; roundId?: string | null; debug?: number }
+    | { state: 'queued'; roundId?: string | null; chargeRoundId?: string | null; debug?: number }
 }
 
 const manifest = (fields: Record<string, unknown>) =>
@@ -109,6 +109,21 @@ const CASES: IntakeCase[] = [
       ],
     },
     expected: { state: 'queued', roundId: 'r1' },
+  },
+  {
+    name: 'charges within the round when the round sets its own quota',
+    setup: {
+      challenges: [
+        {
+          extra: {
+            rounds: [
+              { id: 'r1', start: '2026-03-01T00:00:00Z', end: '2026-04-01T00:00:00Z', quota: { limit: 2, window: '24h' } },
+            ],
+          },
+        },
+      ],
+    },
+    expected: { state: 'queued', roundId: 'r1', chargeRoundId: 'r1' },
   },
   {
     name: 'queues after the last round as post-challenge when the challenge allows it',
@@ -231,8 +246,10 @@ describe('intake checks', () => {
         round_id: expected.roundId ?? null,
         debug: expected.debug ?? 0,
       })
+      // A round with its own quota charges within the round; otherwise the charge counts
+      // against the challenge's quota across rounds (docs/quotas.md).
       expect(await s.charges()).toEqual([
-        expect.objectContaining({ round_id: expected.roundId ?? null, debug: expected.debug ?? 0 }),
+        expect.objectContaining({ round_id: expected.chargeRoundId ?? null, debug: expected.debug ?? 0 }),
       ])
     }
   })
