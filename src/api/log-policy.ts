@@ -12,7 +12,10 @@ export const PARTICIPANT_TAIL_BYTES = 4096
  * the challenge's `participantLogs` says (`none` hides it, `tail` shows its end).
  * Returns null for a log the caller may not see.
  */
-export function logPolicyFor(caller: Caller | undefined, submission: Submission): (stage: string, text: string) => string | null {
+export function logPolicyFor(
+  caller: Caller | undefined,
+  submission: Submission,
+): (stage: string, text: string) => string | null {
   if (caller && caller.scope !== 'participant') return (_stage, text) => text
 
   const definition = parseJson<ChallengeDefinition | null>(submission.challenge_snapshot_json, null)
@@ -23,6 +26,8 @@ export function logPolicyFor(caller: Caller | undefined, submission: Submission)
     const policy = participantLogPolicy(phase)
     if (policy === 'all') return text
     if (policy === 'none') return null
-    return text.length <= PARTICIPANT_TAIL_BYTES ? text : `[… earlier output hidden …]\n${text.slice(-PARTICIPANT_TAIL_BYTES)}`
+    return text.length <= PARTICIPANT_TAIL_BYTES
+      ? text
+      : `[… earlier output hidden …]\n${text.slice(-PARTICIPANT_TAIL_BYTES)}`
   }
 }

@@ -22,14 +22,20 @@ export function rerunRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post('/api/submissions/:id/rerun', async (request, reply) => {
     const { id } = z.object({ id: z.coerce.number().int().positive() }).parse(request.params)
     const options = body.parse(request.body ?? {})
-    const created = await createRerun(ctx, id, { actor: request.caller?.name ?? 'api', rules: options.rules })
+    const created = await createRerun(ctx, id, {
+      actor: request.caller?.name ?? 'api',
+      rules: options.rules,
+    })
     return reply.code(202).send(created)
   })
 
   app.post('/api/challenges/:id/rerun', async (request, reply) => {
     const { id } = z.object({ id: z.string() }).parse(request.params)
     const options = batchBody.parse(request.body ?? {})
-    const reruns = await createChallengeRerun(ctx, id, { actor: request.caller?.name ?? 'api', ...options })
+    const reruns = await createChallengeRerun(ctx, id, {
+      actor: request.caller?.name ?? 'api',
+      ...options,
+    })
     return reply.code(202).send({ reruns })
   })
 }

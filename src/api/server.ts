@@ -30,19 +30,38 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
   app.setErrorHandler((err, request, reply) => {
     if (err instanceof ZodError) {
       const issue = err.issues[0]
-      return reply.code(400).send({ error: 'bad_request', message: `${issue?.path.join('.') || 'request'}: ${issue?.message ?? 'invalid'}` })
+      return reply
+        .code(400)
+        .send({
+          error: 'bad_request',
+          message: `${issue?.path.join('.') || 'request'}: ${issue?.message ?? 'invalid'}`,
+        })
     }
-    if (err instanceof BadRequestError) return reply.code(err.status).send({ error: err.code, message: err.message })
+    if (err instanceof BadRequestError)
+      return reply.code(err.status).send({ error: err.code, message: err.message })
     const status = (err as { statusCode?: number }).statusCode
     if (status && status >= 400 && status < 500) {
-      return reply.code(status).send({ error: (err as { code?: string }).code ?? 'bad_request', message: (err as Error).message })
+      return reply
+        .code(status)
+        .send({
+          error: (err as { code?: string }).code ?? 'bad_request',
+          message: (err as Error).message,
+        })
     }
     const code = err instanceof ProctorError ? err.code : 'internal'
-    request.log.error({ err, url: request.url }, 'request failed; this is a bug or an outage, see the error')
-    return reply.code(500).send({ error: code, message: 'proctor failed to handle this request; the operators have the details in its log' })
+    request.log.error(
+      { err, url: request.url },
+      'request failed; this is a bug or an outage, see the error',
+    )
+    return reply
+      .code(500)
+      .send({
+        error: code,
+        message: 'proctor failed to handle this request; the operators have the details in its log',
+      })
   })
 
-  app.get('/health', async () => ({ ok: true }))
+  app.get('/health', () => Promise.resolve({ ok: true }))
   // Before the hook routes: its onSend hook counts their answers.
   metricsRoutes(app, ctx)
 
@@ -51,7 +70,7 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
   // Leaderboards authenticate themselves: some are public.
   await app.register((boards) => Promise.resolve(leaderboardRoutes(boards, ctx)))
 
-  await app.register(async (api) => {
+  await app.register((api) => {
     api.addHook('onRequest', bearerAuth(ctx.config, ctx.store.db))
     submissionRoutes(api, ctx)
     rerunRoutes(api, ctx)
@@ -60,6 +79,7 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
     archiveRoutes(api, ctx)
     streamRoutes(api, ctx)
     adminRoutes(api, ctx)
+    return Promise.resolve()
   })
 
   return app

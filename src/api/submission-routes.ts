@@ -54,7 +54,11 @@ export function submissionRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.get('/api/submissions/:id', async (request, reply) => {
     const { id } = idParams.parse(request.params)
-    const submission = await db.selectFrom('submissions').selectAll().where('id', '=', id).executeTakeFirst()
+    const submission = await db
+      .selectFrom('submissions')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst()
     // A submission the caller may not see answers exactly like one that does not exist.
     if (!submission || !canSeeSubmission(request.caller, submission)) {
       return reply.code(404).send({ error: 'not_found', message: `no submission ${id}` })
@@ -64,17 +68,32 @@ export function submissionRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.get('/api/submissions/:id/logs', async (request, reply) => {
     const { id } = idParams.parse(request.params)
-    const submission = await db.selectFrom('submissions').selectAll().where('id', '=', id).executeTakeFirst()
+    const submission = await db
+      .selectFrom('submissions')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst()
     if (!submission || !canSeeSubmission(request.caller, submission)) {
       return reply.code(404).send({ error: 'not_found', message: `no submission ${id}` })
     }
-    const evaluations = await db.selectFrom('evaluations').select(['id', 'number']).where('submission_id', '=', id).execute()
-    if (evaluations.length === 0) return reply.code(404).send({ error: 'not_found', message: `no evaluations for submission ${id}` })
+    const evaluations = await db
+      .selectFrom('evaluations')
+      .select(['id', 'number'])
+      .where('submission_id', '=', id)
+      .execute()
+    if (evaluations.length === 0)
+      return reply
+        .code(404)
+        .send({ error: 'not_found', message: `no evaluations for submission ${id}` })
     const policy = logPolicyFor(request.caller, submission)
     const logs = await db
       .selectFrom('logs')
       .selectAll()
-      .where('evaluation_id', 'in', evaluations.map((e) => e.id))
+      .where(
+        'evaluation_id',
+        'in',
+        evaluations.map((e) => e.id),
+      )
       .orderBy('id')
       .execute()
     return {
@@ -96,7 +115,11 @@ export function submissionRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.get('/api/events/:id', async (request, reply) => {
     const { id } = idParams.parse(request.params)
-    const event = await db.selectFrom('hook_events').selectAll().where('id', '=', id).executeTakeFirst()
+    const event = await db
+      .selectFrom('hook_events')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst()
     // Hook events are operators' business: they name projects and pushers.
     if (!event || !['operator', 'platform'].includes(request.caller?.scope ?? '')) {
       return reply.code(404).send({ error: 'not_found', message: `no hook event ${id}` })
@@ -119,8 +142,15 @@ export function submissionRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get('/api/quota', async (request, reply) => {
     const query = quotaQuery.parse(request.query)
     const challenge = ctx.challenges.get(query.challenge)
-    if (!challenge) return reply.code(404).send({ error: 'not_found', message: `no challenge ${query.challenge}` })
-    const participant = await db.selectFrom('participants').selectAll().where('username', '=', query.participant).executeTakeFirst()
+    if (!challenge)
+      return reply
+        .code(404)
+        .send({ error: 'not_found', message: `no challenge ${query.challenge}` })
+    const participant = await db
+      .selectFrom('participants')
+      .selectAll()
+      .where('username', '=', query.participant)
+      .executeTakeFirst()
     const subject = participant?.team ? `team:${participant.team}` : query.participant
     const debug = query.debug === 'true'
     // The same policy the intake charges by, so the answer matches what a push would get.

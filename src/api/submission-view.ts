@@ -44,18 +44,44 @@ export function submissionSummary(s: Submission) {
 /** A submission with its timeline, evaluations, stage runs and the job holding it. */
 export async function submissionDetail(db: Executor, submission: Submission) {
   const [timeline, evaluations, job] = await Promise.all([
-    db.selectFrom('submission_events').selectAll().where('submission_id', '=', submission.id).orderBy('id').execute(),
-    db.selectFrom('evaluations').selectAll().where('submission_id', '=', submission.id).orderBy('number').execute(),
+    db
+      .selectFrom('submission_events')
+      .selectAll()
+      .where('submission_id', '=', submission.id)
+      .orderBy('id')
+      .execute(),
+    db
+      .selectFrom('evaluations')
+      .selectAll()
+      .where('submission_id', '=', submission.id)
+      .orderBy('number')
+      .execute(),
     db
       .selectFrom('jobs')
-      .select(['id', 'state', 'queue', 'attempt', 'max_attempts', 'worker_id', 'lease_expires_at', 'run_after', 'last_error', 'updated_at'])
+      .select([
+        'id',
+        'state',
+        'queue',
+        'attempt',
+        'max_attempts',
+        'worker_id',
+        'lease_expires_at',
+        'run_after',
+        'last_error',
+        'updated_at',
+      ])
       .where('submission_id', '=', submission.id)
       .orderBy('id', 'desc')
       .executeTakeFirst(),
   ])
   const evaluationIds = evaluations.map((e) => e.id)
   const stages = evaluationIds.length
-    ? await db.selectFrom('stage_runs').selectAll().where('evaluation_id', 'in', evaluationIds).orderBy('id').execute()
+    ? await db
+        .selectFrom('stage_runs')
+        .selectAll()
+        .where('evaluation_id', 'in', evaluationIds)
+        .orderBy('id')
+        .execute()
     : []
 
   return {

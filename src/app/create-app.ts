@@ -49,7 +49,10 @@ export interface App {
   close(mode?: 'graceful' | 'immediate'): Promise<void>
 }
 
-export async function createApp(config: ProctorConfig, options: CreateAppOptions = {}): Promise<App> {
+export async function createApp(
+  config: ProctorConfig,
+  options: CreateAppOptions = {},
+): Promise<App> {
   const log = options.log ?? createLogger({ level: config.log.level, pretty: config.log.pretty })
   const clock = options.clock ?? systemClock
 
@@ -58,14 +61,33 @@ export async function createApp(config: ProctorConfig, options: CreateAppOptions
   const applied = await migrate(store)
   if (applied.length > 0) log.info({ applied }, 'database migrated')
 
-  const docker = connectDocker(config.docker.socketPath ? { socketPath: config.docker.socketPath } : {})
+  const docker = connectDocker(
+    config.docker.socketPath ? { socketPath: config.docker.socketPath } : {},
+  )
   const dockerfileBuilder = new DockerfileBuilder(docker, log)
-  const challenges = ChallengeCatalog.fromDir(config.challengesDir, log, graderImageResolver({ docker, builder: dockerfileBuilder, config, log }))
+  const challenges = ChallengeCatalog.fromDir(
+    config.challengesDir,
+    log,
+    graderImageResolver({ docker, builder: dockerfileBuilder, config, log }),
+  )
   const queue = new JobQueue(store, clock)
-  const ctx: AppContext = { config, store, clock, log, queue, challenges, platform: options.platform ?? createPlatform(config, { store, clock, log }) }
+  const ctx: AppContext = {
+    config,
+    store,
+    clock,
+    log,
+    queue,
+    challenges,
+    platform: options.platform ?? createPlatform(config, { store, clock, log }),
+  }
 
   if (config.participantsFile) {
-    const loaded = await loadParticipantsFile(store.db, config.participantsFile, clock, config.forges.map((f) => f.id))
+    const loaded = await loadParticipantsFile(
+      store.db,
+      config.participantsFile,
+      clock,
+      config.forges.map((f) => f.id),
+    )
     log.info(loaded, 'participant directory loaded')
   }
 
@@ -92,7 +114,10 @@ export async function createApp(config: ProctorConfig, options: CreateAppOptions
             evaluate: evaluationHandler(ctx, {
               docker,
               runtime: new DockerRuntime(docker, log),
-              builders: { repo2docker: new Repo2DockerBuilder(config.builder.repo2docker, log, { docker }), dockerfile: dockerfileBuilder },
+              builders: {
+                repo2docker: new Repo2DockerBuilder(config.builder.repo2docker, log, { docker }),
+                dockerfile: dockerfileBuilder,
+              },
             }),
           },
         })
@@ -107,11 +132,16 @@ export async function createApp(config: ProctorConfig, options: CreateAppOptions
     worker,
     async start() {
       let address: string | null = null
-      if (server) address = await server.listen({ host: config.server.host, port: config.server.port })
+      if (server)
+        address = await server.listen({ host: config.server.host, port: config.server.port })
       if (worker) await worker.start()
       // PostgreSQL: hear of jobs enqueued by other processes at once (src/queue/notify.ts).
       if (worker) jobListener = await wakeOnNewJobs(store, queue, log)
-      if (worker && host) log.info(describeWorker({ workerId: worker.id, queues: config.worker.queues, slots, host }), 'worker serving')
+      if (worker && host)
+        log.info(
+          describeWorker({ workerId: worker.id, queues: config.worker.queues, slots, host }),
+          'worker serving',
+        )
       await workerHost?.start()
       dispatcher?.start()
       alerts?.start()

@@ -5,16 +5,28 @@ import pino, { type Logger } from 'pino'
  * Secrets never reach it: hook bodies, tokens and credentials are not logged, and the
  * redact paths below catch the fields where they could slip in.
  */
-export function createLogger(options: { level?: string; pretty?: boolean; destination?: NodeJS.WritableStream } = {}): Logger {
+export function createLogger(
+  options: { level?: string; pretty?: boolean; destination?: NodeJS.WritableStream } = {},
+): Logger {
   const redact = {
-    paths: ['req.headers.authorization', 'req.headers["x-gitlab-token"]', '*.password', '*.token', '*.apiToken', '*.hookSecrets'],
+    paths: [
+      'req.headers.authorization',
+      'req.headers["x-gitlab-token"]',
+      '*.password',
+      '*.token',
+      '*.apiToken',
+      '*.hookSecrets',
+    ],
     censor: '[redacted]',
   }
   if (options.pretty) {
     return pino({
       level: options.level ?? 'info',
       redact,
-      transport: { target: 'pino-pretty', options: { colorize: true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss.l' } },
+      transport: {
+        target: 'pino-pretty',
+        options: { colorize: true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss.l' },
+      },
     })
   }
   return pino({ level: options.level ?? 'info', redact }, options.destination ?? process.stderr)

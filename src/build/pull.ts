@@ -19,7 +19,7 @@ export async function ensureImage(docker: Docker, reference: string, signal?: Ab
 
   let stream: NodeJS.ReadableStream
   try {
-    stream = (await docker.pull(reference, { abortSignal: signal })) as NodeJS.ReadableStream
+    stream = await docker.pull(reference, { abortSignal: signal })
   } catch (err) {
     throw new InfrastructureError(`cannot pull ${reference} from the archive: ${errorMessage(err)}`, { cause: err })
   }

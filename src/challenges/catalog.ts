@@ -24,7 +24,11 @@ export class ChallengeCatalog {
   readonly #resolveGrader: GraderImageResolver | undefined
   readonly #log: Logger
 
-  constructor(challenges: Map<string, Challenge>, log: Logger, resolveGrader?: GraderImageResolver) {
+  constructor(
+    challenges: Map<string, Challenge>,
+    log: Logger,
+    resolveGrader?: GraderImageResolver,
+  ) {
     this.#challenges = challenges
     this.#resolveGrader = resolveGrader
     this.#log = log
@@ -40,7 +44,10 @@ export class ChallengeCatalog {
 
   /** Ids compared ignoring case, as participants type them. */
   find(id: string): Challenge | undefined {
-    return this.get(id) ?? [...this.#challenges.values()].find((c) => c.definition.id.toLowerCase() === id.toLowerCase())
+    return (
+      this.get(id) ??
+      [...this.#challenges.values()].find((c) => c.definition.id.toLowerCase() === id.toLowerCase())
+    )
   }
 
   list(): Challenge[] {
@@ -70,11 +77,20 @@ export class ChallengeCatalog {
     for (const phase of challenge.definition.phases) {
       if (phase.image === 'participant') continue
       if ('digest' in phase.image) graderImages[phase.name] = phase.image.digest
-      else if (this.#resolveGrader) graderImages[phase.name] = await this.#resolveGrader(challenge, phase.name)
-      else throw new Error(`challenge ${id}: no Docker Engine here to build the ${phase.name} image`)
+      else if (this.#resolveGrader)
+        graderImages[phase.name] = await this.#resolveGrader(challenge, phase.name)
+      else
+        throw new Error(`challenge ${id}: no Docker Engine here to build the ${phase.name} image`)
     }
-    const snapshot = { definition: challenge.definition, dataHash: hashChallengeData(challenge), graderImages }
-    this.#log.info({ challengeId: id, ms: Date.now() - started, graderImages }, 'challenge snapshot ready')
+    const snapshot = {
+      definition: challenge.definition,
+      dataHash: hashChallengeData(challenge),
+      graderImages,
+    }
+    this.#log.info(
+      { challengeId: id, ms: Date.now() - started, graderImages },
+      'challenge snapshot ready',
+    )
     return snapshot
   }
 }

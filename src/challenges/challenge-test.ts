@@ -21,16 +21,27 @@ const ORGANIZER = { id: 1, username: 'organizer', name: 'Organizer' }
  * repository, and returns the submission, so an organizer sees the score before opening
  * the challenge. Uses the registry, builder and Docker Engine of `base` configuration.
  */
-export async function testChallenge(file: string, options: { base: ProctorConfig; log: Logger; say: (text: string) => void }): Promise<SubmissionView | null> {
+export async function testChallenge(
+  file: string,
+  options: { base: ProctorConfig; log: Logger; say: (text: string) => void },
+): Promise<SubmissionView | null> {
   const challenge = loadChallengeFile(file)
   const { id, baseline } = challenge.definition
   if (!baseline) {
-    throw new ProctorError('no_baseline', `${file}: set "baseline" to the folder of a baseline repository to test the challenge with`)
+    throw new ProctorError(
+      'no_baseline',
+      `${file}: set "baseline" to the folder of a baseline repository to test the challenge with`,
+    )
   }
   const baselineDir = path.resolve(challenge.dir, baseline)
-  const manifest = JSON.parse(readFileSync(path.join(baselineDir, 'crowdai.json'), 'utf8')) as { challenge_id?: unknown }
+  const manifest = JSON.parse(readFileSync(path.join(baselineDir, 'crowdai.json'), 'utf8')) as {
+    challenge_id?: unknown
+  }
   if (manifest.challenge_id !== id) {
-    throw new ProctorError('baseline_mismatch', `${baselineDir}/crowdai.json names challenge ${String(manifest.challenge_id)}, not ${id}`)
+    throw new ProctorError(
+      'baseline_mismatch',
+      `${baselineDir}/crowdai.json names challenge ${String(manifest.challenge_id)}, not ${id}`,
+    )
   }
 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'proctor-challenge-test-'))
@@ -55,7 +66,15 @@ export async function testChallenge(file: string, options: { base: ProctorConfig
         database: { url: `sqlite:${path.join(dir, 'proctor.db')}` },
         challengesDir,
         participantsFile,
-        forges: [{ id: 'local', kind: 'gitlab', baseUrl: 'https://forge.invalid', cloneUrl: `file://${gitRoot}/{path}.git`, hookSecrets: [hookSecret] }],
+        forges: [
+          {
+            id: 'local',
+            kind: 'gitlab',
+            baseUrl: 'https://forge.invalid',
+            cloneUrl: `file://${gitRoot}/{path}.git`,
+            hookSecrets: [hookSecret],
+          },
+        ],
         api: { tokens: [{ name: 'challenge-test', token: apiToken, scope: 'operator' }] },
         builder: { ...options.base.builder, workDir: path.join(dir, 'work') },
         worker: { ...options.base.worker, slots: 1, queues: ['*'] },
@@ -66,8 +85,16 @@ export async function testChallenge(file: string, options: { base: ProctorConfig
     const address = (await app.start()) ?? ''
     try {
       const projectPath = `${ORGANIZER.username}/${id}`
-      const pushed = await pushParticipantTag({ gitRoot, gitUrl: `file://${gitRoot}`, projectPath, sourceDir: baselineDir, tag: 'challenge-test' })
-      options.say(`baseline ${baselineDir} pushed as ${projectPath} tag challenge-test (commit ${pushed.commit.slice(0, 12)})`)
+      const pushed = await pushParticipantTag({
+        gitRoot,
+        gitUrl: `file://${gitRoot}`,
+        projectPath,
+        sourceDir: baselineDir,
+        tag: 'challenge-test',
+      })
+      options.say(
+        `baseline ${baselineDir} pushed as ${projectPath} tag challenge-test (commit ${pushed.commit.slice(0, 12)})`,
+      )
       return await submitAndFollow({
         address,
         apiToken,

@@ -23,7 +23,11 @@ const limitsSchema = z.object({
 const imageSchema = z.union([
   z.literal('participant'),
   z.object({ build: z.string() }).strict(),
-  z.object({ digest: z.string().regex(/@sha256:[0-9a-f]{64}$/, 'a pinned grader is name@sha256:<64 hex>') }).strict(),
+  z
+    .object({
+      digest: z.string().regex(/@sha256:[0-9a-f]{64}$/, 'a pinned grader is name@sha256:<64 hex>'),
+    })
+    .strict(),
 ])
 
 const phaseSchema = z
@@ -56,7 +60,10 @@ const quotaSchema = z
   .object({
     limit: z.number().int().nonnegative().default(5),
     /** A rolling window (`24h`, `7d`, `90m`), or a calendar `period` in `timeZone`. */
-    window: z.string().regex(/^\d+[mhd]$/).optional(),
+    window: z
+      .string()
+      .regex(/^\d+[mhd]$/)
+      .optional(),
     period: z.enum(['day', 'week']).optional(),
     timeZone: z.string().default('UTC'),
     inFlight: z.number().int().positive().optional(),
@@ -76,7 +83,12 @@ const roundSchema = z
 
 export const challengeSchema = z
   .object({
-    id: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'a challenge id is lower-case letters, digits, dot, dash, underscore'),
+    id: z
+      .string()
+      .regex(
+        /^[a-z0-9][a-z0-9._-]*$/,
+        'a challenge id is lower-case letters, digits, dot, dash, underscore',
+      ),
     title: z.string(),
     description: z.string().optional(),
     tagPattern: z.string().default('*'),
@@ -133,7 +145,10 @@ export const challengeSchema = z
       .strict()
       .prefault({}),
     secrets: z
-      .record(z.string(), z.union([z.object({ env: z.string() }).strict(), z.object({ file: z.string() }).strict()]))
+      .record(
+        z.string(),
+        z.union([z.object({ env: z.string() }).strict(), z.object({ file: z.string() }).strict()]),
+      )
       .default({}),
   })
   .strict()
@@ -164,7 +179,10 @@ export function loadChallengeFile(file: string): Challenge {
   if (doc.errors.length > 0) {
     const first = doc.errors[0]
     const line = first?.linePos?.[0].line
-    throw new ProctorError('challenge_invalid', `${file}${line ? `:${line}` : ''}: ${first?.message ?? 'not YAML'}`)
+    throw new ProctorError(
+      'challenge_invalid',
+      `${file}${line ? `:${line}` : ''}: ${first?.message ?? 'not YAML'}`,
+    )
   }
 
   const parsed = challengeSchema.safeParse(doc.toJS())
@@ -200,7 +218,10 @@ export function loadChallengesDir(dir: string): Map<string, Challenge> {
     const id = challenge.definition.id
     const existing = challenges.get(id)
     if (existing) {
-      throw new ProctorError('challenge_invalid', `${challenge.file}: id ${id} is also used by ${existing.file}`)
+      throw new ProctorError(
+        'challenge_invalid',
+        `${challenge.file}: id ${id} is also used by ${existing.file}`,
+      )
     }
     challenges.set(id, challenge)
   }
@@ -208,7 +229,11 @@ export function loadChallengesDir(dir: string): Map<string, Challenge> {
 }
 
 /** Where in the YAML a schema error points, as a 1-based line, if the node exists. */
-function lineOf(root: Node | null, fieldPath: readonly PropertyKey[], text: string): number | undefined {
+function lineOf(
+  root: Node | null,
+  fieldPath: readonly PropertyKey[],
+  text: string,
+): number | undefined {
   let node: unknown = root
   let last: Node | undefined = root ?? undefined
   for (const key of fieldPath) {

@@ -24,7 +24,9 @@ import { platformConfigSchema } from '../platform/platform-config.ts'
  *       hookSecrets: ['${GITLAB_HOOK_SECRET}']
  */
 const forgeSchema = z.object({
-  id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'a forge id is lower-case letters, digits and dashes'),
+  id: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]*$/, 'a forge id is lower-case letters, digits and dashes'),
   kind: z.enum(['gitlab', 'github', 'gitea']),
   /** The forge's web address, for links in feedback. */
   baseUrl: z.string().url(),
@@ -55,7 +57,11 @@ export const proctorConfigSchema = z.object({
       port: z.coerce.number().int().min(0).max(65535).default(8080),
       publicUrl: z.string().url().optional(),
       /** Largest hook body accepted (GitLab caps its own at 25 MB). */
-      bodyLimitBytes: z.coerce.number().int().positive().default(1024 * 1024),
+      bodyLimitBytes: z.coerce
+        .number()
+        .int()
+        .positive()
+        .default(1024 * 1024),
     })
     .prefault({}),
   database: z.object({ url: z.string().default('sqlite:.proctor/proctor.db') }).prefault({}),
@@ -93,7 +99,9 @@ export const proctorConfigSchema = z.object({
     })
     .prefault({}),
   docker: z.object({ socketPath: z.string().optional() }).prefault({}),
-  log: z.object({ level: z.string().default('info'), pretty: z.boolean().default(false) }).prefault({}),
+  log: z
+    .object({ level: z.string().default('info'), pretty: z.boolean().default(false) })
+    .prefault({}),
   /** Conditions an operator must hear about (src/metrics/alerts-config.ts). */
   alerts: alertsConfigSchema.prefault({}),
 })
@@ -123,7 +131,11 @@ export function loadConfigFile(file: string, options: LoadConfigOptions = {}): P
   return parseConfig(doc.toJS() ?? {}, { ...options, baseDir }, file)
 }
 
-export function parseConfig(raw: unknown, options: LoadConfigOptions = {}, source = 'configuration'): ProctorConfig {
+export function parseConfig(
+  raw: unknown,
+  options: LoadConfigOptions = {},
+  source = 'configuration',
+): ProctorConfig {
   const env = options.env ?? process.env
   const merged = applyEnvOverrides(interpolate(raw, env), env)
   const parsed = proctorConfigSchema.safeParse(merged)
@@ -168,7 +180,7 @@ function interpolate(value: unknown, env: NodeJS.ProcessEnv): unknown {
 
 /** PROCTOR_A__B=1 sets a.b; keys are matched case-insensitively against camelCase names. */
 function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv): unknown {
-  const root: Record<string, unknown> = raw && typeof raw === 'object' ? { ...(raw as object) } : {}
+  const root: Record<string, unknown> = raw && typeof raw === 'object' ? { ...raw } : {}
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith('PROCTOR_') || value === undefined) continue
     const keys = name.slice('PROCTOR_'.length).split('__')
@@ -177,13 +189,15 @@ function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv): unknown {
     if (!TOP_LEVEL_KEYS.has(snakeToCamel(keys[0] ?? ''))) continue
     let node = root
     for (const [i, key] of keys.entries()) {
-      const found = Object.keys(node).find((k) => k.toLowerCase() === key.toLowerCase().replace(/_/g, ''))
+      const found = Object.keys(node).find(
+        (k) => k.toLowerCase() === key.toLowerCase().replace(/_/g, ''),
+      )
       const camel = found ?? snakeToCamel(key)
       if (i === keys.length - 1) {
         node[camel] = parseEnvValue(value)
       } else {
         const child = node[camel]
-        node[camel] = child && typeof child === 'object' ? { ...(child as object) } : {}
+        node[camel] = child && typeof child === 'object' ? { ...child } : {}
         node = node[camel] as Record<string, unknown>
       }
     }

@@ -24,7 +24,13 @@ export interface DriveOptions {
  */
 export async function submitAndFollow(options: DriveOptions): Promise<SubmissionView | null> {
   const { address, say } = options
-  const body = gitlabTagPushBody({ baseUrl: options.forge.baseUrl, projectId: options.projectId, projectPath: options.projectPath, pushed: options.pushed, user: options.user })
+  const body = gitlabTagPushBody({
+    baseUrl: options.forge.baseUrl,
+    projectId: options.projectId,
+    projectPath: options.projectPath,
+    pushed: options.pushed,
+    user: options.user,
+  })
   const hook = await fetch(`${address}/hooks/${options.forge.id}`, {
     method: 'POST',
     headers: {
@@ -40,7 +46,9 @@ export async function submitAndFollow(options: DriveOptions): Promise<Submission
   if (!answer.eventId) return null
 
   const api = async <T>(p: string): Promise<T> => {
-    const response = await fetch(`${address}${p}`, { headers: { authorization: `Bearer ${options.apiToken}` } })
+    const response = await fetch(`${address}${p}`, {
+      headers: { authorization: `Bearer ${options.apiToken}` },
+    })
     return (await response.json()) as T
   }
 
@@ -48,7 +56,8 @@ export async function submitAndFollow(options: DriveOptions): Promise<Submission
   let last = ''
   const deadline = Date.now() + (options.timeoutMs ?? 15 * 60_000)
   while (Date.now() < deadline) {
-    submissionId ??= (await api<{ submissionId: number | null }>(`/api/events/${answer.eventId}`)).submissionId
+    submissionId ??= (await api<{ submissionId: number | null }>(`/api/events/${answer.eventId}`))
+      .submissionId
     if (submissionId !== null) {
       const s = await api<SubmissionView>(`/api/submissions/${submissionId}`)
       const line = `${s.state.padEnd(10)}  ${s.statusDetail}`
@@ -62,6 +71,8 @@ export async function submitAndFollow(options: DriveOptions): Promise<Submission
     }
     await new Promise((resolve) => setTimeout(resolve, 200))
   }
-  say(`the submission did not end within ${Math.round((options.timeoutMs ?? 15 * 60_000) / 60_000)} minutes; see proctor's log`)
+  say(
+    `the submission did not end within ${Math.round((options.timeoutMs ?? 15 * 60_000) / 60_000)} minutes; see proctor's log`,
+  )
   return null
 }

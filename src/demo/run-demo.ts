@@ -15,13 +15,16 @@ const ROOT = path.resolve(import.meta.dirname, '../..')
  * pushing a tag of the iris baseline to the loopback git server, the GitLab System Hook
  * POSTed to proctor, and the submission followed to its end. Prints the timeline.
  */
-export async function runDemo(options: { config?: string; keep?: boolean; verbose?: boolean } = {}): Promise<number> {
+export async function runDemo(
+  options: { config?: string; keep?: boolean; verbose?: boolean } = {},
+): Promise<number> {
   process.env.PROCTOR_DEMO_HOOK_SECRET ??= randomBytes(16).toString('hex')
   process.env.PROCTOR_DEMO_API_TOKEN ??= randomBytes(24).toString('hex')
   const configFile = options.config ?? path.join(ROOT, 'examples/proctor.yaml')
   const config = loadConfigFile(configFile)
   const dbFile = config.database.url.replace(/^sqlite:/, '')
-  if (!options.keep && dbFile.startsWith('/')) rmSync(path.dirname(dbFile), { recursive: true, force: true })
+  if (!options.keep && dbFile.startsWith('/'))
+    rmSync(path.dirname(dbFile), { recursive: true, force: true })
 
   const log = createLogger({ level: options.verbose ? 'info' : 'warn', pretty: true })
   const say = (text: string) => process.stdout.write(`${text}\n`)
@@ -37,13 +40,25 @@ export async function runDemo(options: { config?: string; keep?: boolean; verbos
     const projectPath = 'alice/iris'
     const tag = `submission-${new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14)}`
 
-    const pushed = await pushParticipantTag({ gitRoot, gitUrl, projectPath, sourceDir: path.join(ROOT, 'examples/participants/iris'), tag })
-    say(`alice pushed tag ${tag} (commit ${pushed.commit.slice(0, 12)}) to ${gitUrl}/${projectPath}.git`)
+    const pushed = await pushParticipantTag({
+      gitRoot,
+      gitUrl,
+      projectPath,
+      sourceDir: path.join(ROOT, 'examples/participants/iris'),
+      tag,
+    })
+    say(
+      `alice pushed tag ${tag} (commit ${pushed.commit.slice(0, 12)}) to ${gitUrl}/${projectPath}.git`,
+    )
 
     const submission = await submitAndFollow({
       address: address ?? '',
       apiToken: process.env.PROCTOR_DEMO_API_TOKEN ?? '',
-      forge: { id: forge.id, baseUrl: forge.baseUrl, hookSecret: process.env.PROCTOR_DEMO_HOOK_SECRET ?? '' },
+      forge: {
+        id: forge.id,
+        baseUrl: forge.baseUrl,
+        hookSecret: process.env.PROCTOR_DEMO_HOOK_SECRET ?? '',
+      },
       projectId: 1001,
       projectPath,
       pushed,

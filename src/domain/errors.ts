@@ -29,7 +29,11 @@ export class BadRequestError extends ProctorError {
 export class SubmissionFailure extends ProctorError {
   readonly log: string | undefined
 
-  constructor(code: import('./reasons.ts').ReasonCode, message: string, options?: { cause?: unknown; log?: string }) {
+  constructor(
+    code: import('./reasons.ts').ReasonCode,
+    message: string,
+    options?: { cause?: unknown; log?: string },
+  ) {
     super(code, message, options)
     this.log = options?.log
   }

@@ -60,23 +60,44 @@ export const REASONS = {
     charge: 'kept',
     hint: 'The tagged commit is no longer in the repository; push the tag again.',
   },
-  build_failed: { charge: 'kept', hint: 'Read the end of the build log, fix the build, push a new tag.' },
-  image_too_large: { charge: 'kept', hint: 'Make the image smaller than the limit and push a new tag.' },
+  build_failed: {
+    charge: 'kept',
+    hint: 'Read the end of the build log, fix the build, push a new tag.',
+  },
+  image_too_large: {
+    charge: 'kept',
+    hint: 'Make the image smaller than the limit and push a new tag.',
+  },
   entrypoint_missing: {
     charge: 'kept',
     hint: 'Add an executable run.sh at the repository root (or the entry point the challenge names).',
   },
   time_limit: { charge: 'kept', hint: 'Make the program finish within the time limit.' },
-  memory_limit: { charge: 'kept', hint: 'Use less memory than the limit (files in /tmp count too).' },
+  memory_limit: {
+    charge: 'kept',
+    hint: 'Use less memory than the limit (files in /tmp count too).',
+  },
   crashed: { charge: 'kept', hint: 'Your program exited with an error; read its log.' },
   output_missing: { charge: 'kept', hint: 'Write your predictions into $PROCTOR_OUTPUT.' },
-  output_invalid: { charge: 'kept', hint: "The grader rejected the predictions; its message says why." },
+  output_invalid: {
+    charge: 'kept',
+    hint: 'The grader rejected the predictions; its message says why.',
+  },
   output_too_large: { charge: 'kept', hint: 'Write less output than the limit.' },
 
   // Failures proctor, its infrastructure or the organizer caused: the unit is refunded.
-  scoring_failed: { charge: 'refunded', hint: 'The organizers have been told; nothing to do on your side.' },
-  worker_lost: { charge: 'refunded', hint: 'proctor lost the machine running it; push the tag again to retry.' },
-  infrastructure: { charge: 'refunded', hint: 'proctor had a problem of its own; it was not your fault.' },
+  scoring_failed: {
+    charge: 'refunded',
+    hint: 'The organizers have been told; nothing to do on your side.',
+  },
+  worker_lost: {
+    charge: 'refunded',
+    hint: 'proctor lost the machine running it; push the tag again to retry.',
+  },
+  infrastructure: {
+    charge: 'refunded',
+    hint: 'proctor had a problem of its own; it was not your fault.',
+  },
   cancelled: { charge: 'refunded', hint: 'The submission was cancelled.' },
 } as const satisfies Record<string, { charge: 'never' | 'kept' | 'refunded'; hint: string }>
 

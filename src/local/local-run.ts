@@ -37,10 +37,17 @@ export interface LocalRunResult {
 export async function localRun(options: LocalRunOptions): Promise<LocalRunResult> {
   const challenge = loadChallengeFile(options.challengeFile)
   const phase = challenge.definition.phases.find((p) => p.image === 'participant')
-  if (!phase) throw new ProctorError('no_participant_phase', `${options.challengeFile} has no participant phase`)
+  if (!phase)
+    throw new ProctorError(
+      'no_participant_phase',
+      `${options.challengeFile} has no participant phase`,
+    )
 
   const builder = options.builders[challenge.definition.build.builder]
-  const name = `proctor-local/${path.basename(path.resolve(options.repoDir)).toLowerCase().replace(/[^a-z0-9._-]/g, '-')}:latest`
+  const name = `proctor-local/${path
+    .basename(path.resolve(options.repoDir))
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]/g, '-')}:latest`
   options.say(`building ${options.repoDir} with ${builder.name} as ${name}`)
   const built = await builder.build({
     contextDir: path.resolve(options.repoDir),
@@ -56,12 +63,16 @@ export async function localRun(options: LocalRunOptions): Promise<LocalRunResult
   const request = phaseRunRequest({
     phase,
     image: built.imageId,
-    mounts: [{ hostPath: path.resolve(options.inputsDir), containerPath: IN.input, readOnly: true }],
+    mounts: [
+      { hostPath: path.resolve(options.inputsDir), containerPath: IN.input, readOnly: true },
+    ],
     outputDir: path.resolve(options.outputDir),
     debug: true,
     labels: { 'proctor.local-run': 'true' },
   })
-  options.say(`running ${phase.name} as proctor does:\n  ${dockerRunEquivalent(request.image, request)}`)
+  options.say(
+    `running ${phase.name} as proctor does:\n  ${dockerRunEquivalent(request.image, request)}`,
+  )
   const run = await options.runtime.runPhase(request)
   return {
     imageId: built.imageId,
@@ -72,7 +83,10 @@ export async function localRun(options: LocalRunOptions): Promise<LocalRunResult
 }
 
 /** The `docker run` command that matches a run request, for participants to copy. */
-export function dockerRunEquivalent(image: string, request: ReturnType<typeof phaseRunRequest>): string {
+export function dockerRunEquivalent(
+  image: string,
+  request: ReturnType<typeof phaseRunRequest>,
+): string {
   const { limits } = request
   const args = [
     'docker run --rm',

@@ -4,7 +4,6 @@ import { JOB_PRIORITY } from '../queue/job-queue.ts'
 import { inTransaction } from '../store/transaction.ts'
 import { appendTimeline } from '../submissions/timeline.ts'
 
-
 export interface RerunOptions {
   actor: string
   /** `recorded`: the rules stored with the submission (default); `current`: as loaded now. */
@@ -22,9 +21,17 @@ export interface RerunCreated {
  * Asks for a new evaluation of an archived submission. It runs the image by digest and
  * never changes the submission's first result; its outcome is stored on the evaluation.
  */
-export async function createRerun(ctx: AppContext, submissionId: number, options: RerunOptions): Promise<RerunCreated> {
+export async function createRerun(
+  ctx: AppContext,
+  submissionId: number,
+  options: RerunOptions,
+): Promise<RerunCreated> {
   const created = await inTransaction(ctx.store.db, async (trx) => {
-    const submission = await trx.selectFrom('submissions').selectAll().where('id', '=', submissionId).executeTakeFirst()
+    const submission = await trx
+      .selectFrom('submissions')
+      .selectAll()
+      .where('id', '=', submissionId)
+      .executeTakeFirst()
     if (!submission) throw new BadRequestError(`no submission ${submissionId}`, 404, 'not_found')
     if (submission.archive !== 'archived' || !submission.image_digest) {
       throw new BadRequestError(
@@ -33,7 +40,8 @@ export async function createRerun(ctx: AppContext, submissionId: number, options
         'not_archived',
       )
     }
-    if (!submission.challenge_id) throw new BadRequestError(`submission ${submissionId} has no challenge`, 409, 'no_challenge')
+    if (!submission.challenge_id)
+      throw new BadRequestError(`submission ${submissionId} has no challenge`, 409, 'no_challenge')
 
     const last = await trx
       .selectFrom('evaluations')

@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely'
+import { Transaction, type Kysely } from 'kysely'
 
 import type { Database } from './schema.ts'
 
@@ -7,8 +7,8 @@ export type Executor = Kysely<Database> | Transaction<Database>
 
 /** Runs `fn` in the caller's transaction if there is one, else in a new one. */
 export async function inTransaction<T>(db: Executor, fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
-  if (db.isTransaction) return fn(db as Transaction<Database>)
-  return (db as Kysely<Database>).transaction().execute(fn)
+  if (db instanceof Transaction) return fn(db)
+  return db.transaction().execute(fn)
 }
 
 export function parseJson<T>(text: string | null | undefined, fallback: T): T {

@@ -35,7 +35,11 @@ export class IllegalTransitionError extends ProctorError {
  * Moves a submission to a new state, with its reason, in one transaction: the row, the
  * timeline entry and (for failures proctor caused) the quota refund commit together.
  */
-export async function moveSubmission(db: Executor, submissionId: number, options: MoveOptions): Promise<void> {
+export async function moveSubmission(
+  db: Executor,
+  submissionId: number,
+  options: MoveOptions,
+): Promise<void> {
   await inTransaction(db, async (trx) => {
     const current = await trx
       .selectFrom('submissions')

@@ -37,7 +37,6 @@ export interface EvaluationDeps {
   builders: Record<'repo2docker' | 'dockerfile', Builder>
 }
 
-
 /**
  * The evaluate job: fetch → build → push → every phase → scored, for one evaluation of one
  * submission. Each stage is recorded (stage_runs, timeline, log). A participant's failure
@@ -68,7 +67,13 @@ class EvaluationRun {
   /** Every captured log passes through it: secret values never reach the store. */
   #redactor: Redactor = makeRedactor([])
 
-  constructor(ctx: AppContext, deps: EvaluationDeps, job: ClaimedJob, signal: AbortSignal, log: Logger) {
+  constructor(
+    ctx: AppContext,
+    deps: EvaluationDeps,
+    job: ClaimedJob,
+    signal: AbortSignal,
+    log: Logger,
+  ) {
     this.#ctx = ctx
     this.#deps = deps
     this.#job = job
@@ -84,7 +89,9 @@ class EvaluationRun {
   async execute(): Promise<void> {
     if (!(await this.#load())) return
 
-    this.#workDir = await mkdtemp(path.join(await this.#ensureWorkRoot(), `s${this.#submission.id}-e${this.#evaluationId}-`))
+    this.#workDir = await mkdtemp(
+      path.join(await this.#ensureWorkRoot(), `s${this.#submission.id}-e${this.#evaluationId}-`),
+    )
     try {
       const image = this.#rerun ? await this.#archivedImage() : await this.#obtainImage()
       const score = await this.#runPhases(image)
@@ -98,7 +105,10 @@ class EvaluationRun {
     } finally {
       // Work directories go whatever happened: they hold participant code and outputs.
       await rm(this.#workDir, { recursive: true, force: true }).catch((err: unknown) =>
-        this.#log.warn({ err: errorMessage(err), dir: this.#workDir }, 'could not remove a work directory; remove it by hand'),
+        this.#log.warn(
+          { err: errorMessage(err), dir: this.#workDir },
+          'could not remove a work directory; remove it by hand',
+        ),
       )
     }
   }
@@ -115,16 +125,31 @@ class EvaluationRun {
     const submissionId = this.#job.submissionId
     const evaluationId = this.#job.evaluationId
     if (submissionId === null || evaluationId === null) {
-      throw new InfrastructureError(`evaluate job ${this.#job.id} names no submission or evaluation`)
+      throw new InfrastructureError(
+        `evaluate job ${this.#job.id} names no submission or evaluation`,
+      )
     }
-    this.#submission = await db.selectFrom('submissions').selectAll().where('id', '=', submissionId).executeTakeFirstOrThrow()
-    const evaluation = await db.selectFrom('evaluations').selectAll().where('id', '=', evaluationId).executeTakeFirstOrThrow()
+    this.#submission = await db
+      .selectFrom('submissions')
+      .selectAll()
+      .where('id', '=', submissionId)
+      .executeTakeFirstOrThrow()
+    const evaluation = await db
+      .selectFrom('evaluations')
+      .selectAll()
+      .where('id', '=', evaluationId)
+      .executeTakeFirstOrThrow()
     this.#evaluationId = evaluationId
     this.#rerun = evaluation.kind === 'rerun'
 
-    const ended = this.#rerun ? ['scored', 'failed', 'cancelled'].includes(evaluation.state) : isTerminal(this.#submission.state)
+    const ended = this.#rerun
+      ? ['scored', 'failed', 'cancelled'].includes(evaluation.state)
+      : isTerminal(this.#submission.state)
     if (ended) {
-      this.#log.info({ state: this.#submission.state, evaluation: evaluation.state }, 'already ended; nothing to evaluate')
+      this.#log.info(
+        { state: this.#submission.state, evaluation: evaluation.state },
+        'already ended; nothing to evaluate',
+      )
       await this.#write((trx) => this.#ctx.queue.complete(trx, this.#job))
       return false
     }
@@ -164,9 +189,17 @@ class EvaluationRun {
       return current
     }
 
-    const definition = parseJson<ChallengeSnapshot['definition'] | null>(s.challenge_snapshot_json, null)
-    if (!definition || !s.data_hash) throw new InfrastructureError(`submission ${s.id} has no challenge snapshot`)
-    return { definition, dataHash: s.data_hash, graderImages: parseJson<Record<string, string>>(s.grader_image, {}) }
+    const definition = parseJson<ChallengeSnapshot['definition'] | null>(
+      s.challenge_snapshot_json,
+      null,
+    )
+    if (!definition || !s.data_hash)
+      throw new InfrastructureError(`submission ${s.id} has no challenge snapshot`)
+    return {
+      definition,
+      dataHash: s.data_hash,
+      graderImages: parseJson<Record<string, string>>(s.grader_image, {}),
+    }
   }
 
   #snapshotId(s: Submission): string {
@@ -184,9 +217,15 @@ class EvaluationRun {
         `submission ${s.id} cannot be re-run: its image is ${s.archive === 'expired' ? 'expired (removed by the retention policy)' : `not archived (archive: ${s.archive})`}`,
       )
     }
-    const how = await this.#stage('pull', () => ensureImage(this.#deps.docker, reference, this.#signal))
+    const how = await this.#stage('pull', () =>
+      ensureImage(this.#deps.docker, reference, this.#signal),
+    )
     await this.#write(async (trx) => {
-      await trx.updateTable('evaluations').set({ image_ref: reference }).where('id', '=', this.#evaluationId).execute()
+      await trx
+        .updateTable('evaluations')
+        .set({ image_ref: reference })
+        .where('id', '=', this.#evaluationId)
+        .execute()
       await noteSubmission(trx, s.id, {
         message: `re-run ${this.#evaluationId}: image ${how === 'pulled' ? 'pulled from the archive' : 'already on this worker'}`,
         actor: this.#actor,
@@ -279,7 +318,10 @@ class EvaluationRun {
 
   async #fetch(repoDir: string): Promise<void> {
     const forge = this.#ctx.config.forges.find((f) => f.id === this.#submission.forge)
-    if (!forge) throw new InfrastructureError(`forge ${this.#submission.forge} is not configured on this worker`)
+    if (!forge)
+      throw new InfrastructureError(
+        `forge ${this.#submission.forge} is not configured on this worker`,
+      )
     const cloneUrl = forge.cloneUrl.replace('{path}', this.#submission.project_path)
     await fetchCommit({
       cloneUrl,
@@ -289,7 +331,6 @@ class EvaluationRun {
       maxBytes: 1024 * 1024 * 1024,
       signal: this.#signal,
     })
-
   }
 
   async #build(repoDir: string): Promise<string> {
@@ -297,7 +338,13 @@ class EvaluationRun {
     const builder = this.#deps.builders[build.builder]
     const s = this.#submission
     await this.#write((trx) =>
-      noteSubmission(trx, s.id, { message: `building the image with ${builder.name}`, stage: 'build', actor: this.#actor, at: this.#now, evaluationId: this.#evaluationId }),
+      noteSubmission(trx, s.id, {
+        message: `building the image with ${builder.name}`,
+        stage: 'build',
+        actor: this.#actor,
+        at: this.#now,
+        evaluationId: this.#evaluationId,
+      }),
     )
 
     const capture = new LogCapture(LOG_LIMIT_BYTES)
@@ -320,7 +367,10 @@ class EvaluationRun {
       }
       const result = await builder.build(request)
       // What a later `proctor verify` needs to rebuild it the same way.
-      const inputs = await describeBuildInputs(this.#deps.docker, result, request, { contextDir: repoDir, proctorVersion: PROCTOR_VERSION })
+      const inputs = await describeBuildInputs(this.#deps.docker, result, request, {
+        contextDir: repoDir,
+        proctorVersion: PROCTOR_VERSION,
+      })
       await this.#write((trx) =>
         trx
           .updateTable('submissions')
@@ -347,23 +397,42 @@ class EvaluationRun {
     const registry = this.#ctx.config.registry
     const repository = imageRepository(registry.namespace, s.challenge_id ?? 'none', s.project_path)
     await this.#write((trx) =>
-      noteSubmission(trx, s.id, { message: `archiving the image in ${registry.address}`, stage: 'push', actor: this.#actor, at: this.#now, evaluationId: this.#evaluationId }),
+      noteSubmission(trx, s.id, {
+        message: `archiving the image in ${registry.address}`,
+        stage: 'push',
+        actor: this.#actor,
+        at: this.#now,
+        evaluationId: this.#evaluationId,
+      }),
     )
     try {
       // Pushes wait while the registry is being garbage-collected; the wait moves this
       // stage's deadline back, so it never fails a submission.
-      const pushed = await withPushPermit(this.#ctx, () => pushImage(this.#deps.docker, {
-        imageId,
-        registry: registry.address,
-        repository,
-        tag: imageTag(s.id, s.commit_sha),
-        auth: registry.username && registry.password ? { username: registry.username, password: registry.password } : undefined,
-        signal: this.#signal,
-      }), { signal: this.#signal, job: this.#job })
+      const pushed = await withPushPermit(
+        this.#ctx,
+        () =>
+          pushImage(this.#deps.docker, {
+            imageId,
+            registry: registry.address,
+            repository,
+            tag: imageTag(s.id, s.commit_sha),
+            auth:
+              registry.username && registry.password
+                ? { username: registry.username, password: registry.password }
+                : undefined,
+            signal: this.#signal,
+          }),
+        { signal: this.#signal, job: this.#job },
+      )
       await this.#write((trx) =>
         trx
           .updateTable('submissions')
-          .set({ image_ref: pushed.reference, image_digest: pushed.digest, archive: 'archived', archive_error: null })
+          .set({
+            image_ref: pushed.reference,
+            image_digest: pushed.digest,
+            archive: 'archived',
+            archive_error: null,
+          })
           .where('id', '=', s.id)
           .execute(),
       )
@@ -372,21 +441,22 @@ class EvaluationRun {
       // The score still counts: evaluate from the local image id and keep it until an
       // archive retry succeeds (`proctor archive retry`).
       const message = errorMessage(err)
-      this.#log.error({ err: message }, 'could not archive the image; evaluating from the local image, retry the archive later')
+      this.#log.error(
+        { err: message },
+        'could not archive the image; evaluating from the local image, retry the archive later',
+      )
       await this.#write((trx) =>
-        trx.updateTable('submissions').set({ archive: 'failed', archive_error: message }).where('id', '=', s.id).execute(),
+        trx
+          .updateTable('submissions')
+          .set({ archive: 'failed', archive_error: message })
+          .where('id', '=', s.id)
+          .execute(),
       )
       return imageId
     }
   }
 
   // ─── phases ────────────────────────────────────────────────────────────────────────────
-
-  #participantPhase(): PhaseDefinition {
-    const phase = this.#snapshot.definition.phases.find((p) => p.image === 'participant')
-    if (!phase) throw new InfrastructureError(`challenge ${this.#snapshot.definition.id} has no participant phase`)
-    return phase
-  }
 
   async #runPhases(participantImage: string): Promise<ScoreResult> {
     const s = this.#submission
@@ -404,7 +474,10 @@ class EvaluationRun {
     }
 
     const catalogEntry = this.#ctx.challenges.get(this.#snapshot.definition.id)
-    if (!catalogEntry) throw new InfrastructureError(`challenge ${this.#snapshot.definition.id} is not loaded on this worker`)
+    if (!catalogEntry)
+      throw new InfrastructureError(
+        `challenge ${this.#snapshot.definition.id} is not loaded on this worker`,
+      )
     this.#secrets = resolveSecrets(this.#snapshot.definition, catalogEntry.dir)
     this.#redactor = makeRedactor([...this.#secrets.values()])
 
@@ -420,17 +493,30 @@ class EvaluationRun {
       const isParticipant = phase.image === 'participant'
       const image = isParticipant ? participantImage : this.#snapshot.graderImages[phase.name]
       if (!image) throw new InfrastructureError(`no image recorded for phase ${phase.name}`)
-      const secretsDir = isParticipant ? null : await writePhaseSecrets(phase, this.#secrets, path.join(this.#workDir, 'secrets', phase.name))
+      const secretsDir = isParticipant
+        ? null
+        : await writePhaseSecrets(
+            phase,
+            this.#secrets,
+            path.join(this.#workDir, 'secrets', phase.name),
+          )
       const mounts = isParticipant
         ? [{ hostPath: catalogEntry.inputsDir, containerPath: IN.input, readOnly: true }]
         : [
-            ...(previousOutput ? [{ hostPath: previousOutput, containerPath: IN.predictions, readOnly: true }] : []),
+            ...(previousOutput
+              ? [{ hostPath: previousOutput, containerPath: IN.predictions, readOnly: true }]
+              : []),
             { hostPath: catalogEntry.labelsDir, containerPath: IN.labels, readOnly: true },
-            ...(secretsDir ? [{ hostPath: secretsDir, containerPath: IN.secrets, readOnly: true }] : []),
+            ...(secretsDir
+              ? [{ hostPath: secretsDir, containerPath: IN.secrets, readOnly: true }]
+              : []),
           ]
       // Checked before the clock starts: a missing entry point is the participant's to fix.
       if (isParticipant) await this.#checkEntryPoint(image, phase.command ?? DEFAULT_COMMAND)
-      await this.#deadline(phase.limits.timeSeconds, isParticipant ? 'time_limit' : 'scoring_failed')
+      await this.#deadline(
+        phase.limits.timeSeconds,
+        isParticipant ? 'time_limit' : 'scoring_failed',
+      )
 
       await this.#write((trx) =>
         noteSubmission(trx, s.id, {
@@ -443,25 +529,36 @@ class EvaluationRun {
           evaluationId: this.#evaluationId,
         }),
       )
-      const result = await this.#stage(phase.name, () => this.#runPhase(phase, image, mounts, outputDir), (r) => ({
-        outcome: r.outcome,
-        cpuMs: r.cpuMs,
-        peakMemoryBytes: r.peakMemoryBytes,
-        detail: { exitCode: r.exitCode, outputBytes: r.outputBytes },
-      }))
+      const result = await this.#stage(
+        phase.name,
+        () => this.#runPhase(phase, image, mounts, outputDir),
+        (r) => ({
+          outcome: r.outcome,
+          cpuMs: r.cpuMs,
+          peakMemoryBytes: r.peakMemoryBytes,
+          detail: { exitCode: r.exitCode, outputBytes: r.outputBytes },
+        }),
+      )
 
       if (isParticipant) {
         const failure = classifyParticipantRun(result, phase.limits)
         if (failure) throw new SubmissionFailure(failure.code, failure.message)
         if ((await readdir(outputDir)).length === 0) {
-          throw new SubmissionFailure('output_missing', `phase ${phase.name} wrote nothing to ${IN.output} ($PROCTOR_OUTPUT)`)
+          throw new SubmissionFailure(
+            'output_missing',
+            `phase ${phase.name} wrote nothing to ${IN.output} ($PROCTOR_OUTPUT)`,
+          )
         }
       } else {
         score = readPhaseResult(phase.name, outputDir, result) ?? score
       }
       previousOutput = outputDir
     }
-    if (!score) throw new SubmissionFailure('scoring_failed', 'no phase wrote scores.json; the organizers have been told')
+    if (!score)
+      throw new SubmissionFailure(
+        'scoring_failed',
+        'no phase wrote scores.json; the organizers have been told',
+      )
     return score
   }
 
@@ -486,7 +583,9 @@ class EvaluationRun {
           'proctor.attempt': String(this.#job.attempt),
         },
       }),
-      onProgress: isParticipant ? undefined : (fraction, message) => this.#reportProgress(phase.name, fraction, message),
+      onProgress: isParticipant
+        ? undefined
+        : (fraction, message) => this.#reportProgress(phase.name, fraction, message),
       redactor: this.#redactor,
       signal: this.#signal,
     })
@@ -524,7 +623,10 @@ class EvaluationRun {
       )
     }
     if (!stat.isExecutable && !stat.linkTarget) {
-      throw new SubmissionFailure('entrypoint_missing', `${entry} is in your image but not executable: run \`git update-index --chmod=+x ${entry.replace(/^\.\//, '')}\`, commit and push a new tag`)
+      throw new SubmissionFailure(
+        'entrypoint_missing',
+        `${entry} is in your image but not executable: run \`git update-index --chmod=+x ${entry.replace(/^\.\//, '')}\`, commit and push a new tag`,
+      )
     }
   }
 
@@ -540,10 +642,19 @@ class EvaluationRun {
     this.#progressWrites = this.#progressWrites
       .then(() =>
         this.#write((trx) =>
-          noteSubmission(trx, this.#submission.id, { message: text, kind: 'progress', keepStatus: this.#rerun, actor: this.#actor, at: this.#now, evaluationId: this.#evaluationId }),
+          noteSubmission(trx, this.#submission.id, {
+            message: text,
+            kind: 'progress',
+            keepStatus: this.#rerun,
+            actor: this.#actor,
+            at: this.#now,
+            evaluationId: this.#evaluationId,
+          }),
         ),
       )
-      .catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, 'could not record progress'))
+      .catch((err: unknown) =>
+        this.#log.warn({ err: errorMessage(err) }, 'could not record progress'),
+      )
   }
 
   // ─── endings ───────────────────────────────────────────────────────────────────────────
@@ -560,20 +671,21 @@ class EvaluationRun {
           kind: 'note',
           keepStatus: true,
         })
-      } else await moveSubmission(trx, this.#submission.id, {
-        to: 'scored',
-        from: ['evaluating'],
-        message: `scored ${score.score.toFixed(decimals)}`,
-        actor: this.#actor,
-        at: this.#now,
-        evaluationId: this.#evaluationId,
-        set: {
-          score: score.score,
-          score_secondary: score.scoreSecondary,
-          score_details_json: score.details === undefined ? null : JSON.stringify(score.details),
-          stage: null,
-        },
-      })
+      } else
+        await moveSubmission(trx, this.#submission.id, {
+          to: 'scored',
+          from: ['evaluating'],
+          message: `scored ${score.score.toFixed(decimals)}`,
+          actor: this.#actor,
+          at: this.#now,
+          evaluationId: this.#evaluationId,
+          set: {
+            score: score.score,
+            score_secondary: score.scoreSecondary,
+            score_details_json: score.details === undefined ? null : JSON.stringify(score.details),
+            stage: null,
+          },
+        })
       await trx
         .updateTable('evaluations')
         .set({
@@ -602,17 +714,23 @@ class EvaluationRun {
           kind: 'note',
           keepStatus: true,
         })
-      } else await moveSubmission(trx, this.#submission.id, {
-        to: 'failed',
-        reasonCode: code,
-        message: failure.message,
-        actor: this.#actor,
-        at: this.#now,
-        evaluationId: this.#evaluationId,
-      })
+      } else
+        await moveSubmission(trx, this.#submission.id, {
+          to: 'failed',
+          reasonCode: code,
+          message: failure.message,
+          actor: this.#actor,
+          at: this.#now,
+          evaluationId: this.#evaluationId,
+        })
       await trx
         .updateTable('evaluations')
-        .set({ state: 'failed', reason_code: code, reason_message: failure.message, finished_at: this.#now.toISOString() })
+        .set({
+          state: 'failed',
+          reason_code: code,
+          reason_message: failure.message,
+          finished_at: this.#now.toISOString(),
+        })
         .where('id', '=', this.#evaluationId)
         .execute()
       await this.#ctx.queue.complete(trx, this.#job)
@@ -632,7 +750,9 @@ class EvaluationRun {
   }
 
   /** Every write carries the job's lease: a worker that lost it writes nothing. */
-  #write<T>(fn: (trx: import('kysely').Transaction<import('../store/schema.ts').Database>) => Promise<T>): Promise<T> {
+  #write<T>(
+    fn: (trx: import('kysely').Transaction<import('../store/schema.ts').Database>) => Promise<T>,
+  ): Promise<T> {
     return this.#ctx.queue.withLease(this.#job, fn)
   }
 
@@ -640,11 +760,21 @@ class EvaluationRun {
   async #stage<T>(
     stage: string,
     fn: () => Promise<T>,
-    describe?: (result: T) => { outcome: string; cpuMs?: number | null; peakMemoryBytes?: number | null; detail?: unknown },
+    describe?: (result: T) => {
+      outcome: string
+      cpuMs?: number | null
+      peakMemoryBytes?: number | null
+      detail?: unknown
+    },
   ): Promise<T> {
     const started = performance.now()
     const runId = await this.#write((trx) =>
-      startStageRun(trx, { evaluationId: this.#evaluationId, attempt: this.#job.attempt, stage, at: this.#now }),
+      startStageRun(trx, {
+        evaluationId: this.#evaluationId,
+        attempt: this.#job.attempt,
+        stage,
+        at: this.#now,
+      }),
     )
     let outcome = 'error'
     let described: ReturnType<NonNullable<typeof describe>> | undefined
@@ -659,8 +789,10 @@ class EvaluationRun {
     } finally {
       const wallMs = performance.now() - started
       this.#log.info({ stage, ms: Math.round(wallMs), outcome }, 'stage finished')
-      await this.#write((trx) => finishStageRun(trx, runId, { at: this.#now, wallMs, ...described, outcome })).catch(
-        (err: unknown) => this.#log.warn({ err: errorMessage(err), stage }, 'could not record the stage run'),
+      await this.#write((trx) =>
+        finishStageRun(trx, runId, { at: this.#now, wallMs, ...described, outcome }),
+      ).catch((err: unknown) =>
+        this.#log.warn({ err: errorMessage(err), stage }, 'could not record the stage run'),
       )
     }
   }
@@ -668,8 +800,17 @@ class EvaluationRun {
   async #saveLog(stage: string, capture: LogCapture): Promise<void> {
     const captured = capture.finish()
     await this.#write((trx) =>
-      storeLog(trx, { evaluationId: this.#evaluationId, stage, text: captured.text, bytesTotal: captured.bytesTotal, bytesElided: captured.bytesElided, at: this.#now }),
-    ).catch((err: unknown) => this.#log.warn({ err: errorMessage(err), stage }, 'could not store the log'))
+      storeLog(trx, {
+        evaluationId: this.#evaluationId,
+        stage,
+        text: captured.text,
+        bytesTotal: captured.bytesTotal,
+        bytesElided: captured.bytesElided,
+        at: this.#now,
+      }),
+    ).catch((err: unknown) =>
+      this.#log.warn({ err: errorMessage(err), stage }, 'could not store the log'),
+    )
   }
 }
 

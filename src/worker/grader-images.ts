@@ -14,11 +14,19 @@ import { errorMessage, ProctorError } from '../domain/errors.ts'
  * and archives it in the registry, so every submission records an immutable `name@digest`
  * and any worker host can run the same grader.
  */
-export function graderImageResolver(deps: { docker: Docker; builder: Builder; config: ProctorConfig; log: Logger }): GraderImageResolver {
+export function graderImageResolver(deps: {
+  docker: Docker
+  builder: Builder
+  config: ProctorConfig
+  log: Logger
+}): GraderImageResolver {
   return async function resolveGraderImage(challenge, phaseName) {
     const phase = challenge.definition.phases.find((p) => p.name === phaseName)
     if (!phase || phase.image === 'participant' || !('build' in phase.image)) {
-      throw new ProctorError('challenge_invalid', `phase ${phaseName} of ${challenge.definition.id} has no image to build`)
+      throw new ProctorError(
+        'challenge_invalid',
+        `phase ${phaseName} of ${challenge.definition.id} has no image to build`,
+      )
     }
 
     const contextDir = path.resolve(challenge.dir, phase.image.build)
@@ -45,7 +53,12 @@ export function graderImageResolver(deps: { docker: Docker; builder: Builder; co
       return pushed.reference
     } catch (err) {
       deps.log.error(
-        { challengeId: challenge.definition.id, phase: phaseName, err: errorMessage(err), buildLog: log.join('').slice(-4000) },
+        {
+          challengeId: challenge.definition.id,
+          phase: phaseName,
+          err: errorMessage(err),
+          buildLog: log.join('').slice(-4000),
+        },
         `the ${phaseName} image of challenge ${challenge.definition.id} did not build; fix ${contextDir} and restart proctor`,
       )
       throw err

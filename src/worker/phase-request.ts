@@ -34,7 +34,11 @@ export function phaseRunRequest(options: {
     image: options.image,
     command: phase.command ?? (isParticipant ? DEFAULT_COMMAND : undefined),
     user: PARTICIPANT_USER,
-    env: { PROCTOR_INPUT: IN.input, PROCTOR_OUTPUT: IN.output, PROCTOR_DEBUG: options.debug ? '1' : '0' },
+    env: {
+      PROCTOR_INPUT: IN.input,
+      PROCTOR_OUTPUT: IN.output,
+      PROCTOR_DEBUG: options.debug ? '1' : '0',
+    },
     mounts: options.mounts,
     outputDir: options.outputDir,
     limits: phase.limits,

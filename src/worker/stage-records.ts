@@ -7,7 +7,12 @@ export async function startStageRun(
 ): Promise<number> {
   const row = await db
     .insertInto('stage_runs')
-    .values({ evaluation_id: run.evaluationId, attempt: run.attempt, stage: run.stage, started_at: run.at.toISOString() })
+    .values({
+      evaluation_id: run.evaluationId,
+      attempt: run.attempt,
+      stage: run.stage,
+      started_at: run.at.toISOString(),
+    })
     .returning('id')
     .executeTakeFirstOrThrow()
   return Number(row.id)
@@ -16,7 +21,14 @@ export async function startStageRun(
 export async function finishStageRun(
   db: Executor,
   id: number,
-  result: { at: Date; outcome: string; wallMs: number; cpuMs?: number | null; peakMemoryBytes?: number | null; detail?: unknown },
+  result: {
+    at: Date
+    outcome: string
+    wallMs: number
+    cpuMs?: number | null
+    peakMemoryBytes?: number | null
+    detail?: unknown
+  },
 ): Promise<void> {
   await db
     .updateTable('stage_runs')
@@ -35,7 +47,14 @@ export async function finishStageRun(
 /** Stores a stage's captured (already capped and redacted) log. */
 export async function storeLog(
   db: Executor,
-  log: { evaluationId: number; stage: string; text: string; bytesTotal: number; bytesElided: number; at: Date },
+  log: {
+    evaluationId: number
+    stage: string
+    text: string
+    bytesTotal: number
+    bytesElided: number
+    at: Date
+  },
 ): Promise<void> {
   await db
     .insertInto('logs')

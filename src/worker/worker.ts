@@ -83,7 +83,11 @@ export class Worker {
     this.#reapTimer = setInterval(() => void this.#reap(), this.#options.reapEveryMs ?? 5_000)
     await this.#reap()
     this.#log.info(
-      { slots: this.#options.slots, queues: this.#options.queues, capabilities: this.#options.capabilities },
+      {
+        slots: this.#options.slots,
+        queues: this.#options.queues,
+        capabilities: this.#options.capabilities,
+      },
       'worker started',
     )
     for (let slot = 0; slot < this.#options.slots; slot++) this.#loops.push(this.#loop(slot))
@@ -98,7 +102,8 @@ export class Worker {
     this.#wakeUp?.()
     clearInterval(this.#reapTimer)
     this.#unsubscribe?.()
-    if (mode === 'immediate') for (const { abort } of this.#running.values()) abort.abort(new Error('worker stopping'))
+    if (mode === 'immediate')
+      for (const { abort } of this.#running.values()) abort.abort(new Error('worker stopping'))
     await Promise.allSettled(this.#loops)
     await this.#ctx.store.db
       .updateTable('workers')
@@ -152,12 +157,20 @@ export class Worker {
   }
 
   async #run(job: ClaimedJob): Promise<void> {
-    const log = this.#log.child({ jobId: job.id, kind: job.kind, attempt: job.attempt, submissionId: job.submissionId ?? undefined })
+    const log = this.#log.child({
+      jobId: job.id,
+      kind: job.kind,
+      attempt: job.attempt,
+      submissionId: job.submissionId ?? undefined,
+    })
     const handler = this.#options.handlers[job.kind]
     const abort = new AbortController()
     this.#running.set(job.id, { job, abort })
     // Six beats a lease: a database outage of half the lease still leaves two beats to land.
-    const heartbeat = setInterval(() => void this.#heartbeat(job, abort, log), Math.max(1_000, this.leaseMs / 6))
+    const heartbeat = setInterval(
+      () => void this.#heartbeat(job, abort, log),
+      Math.max(1_000, this.leaseMs / 6),
+    )
     const started = Date.now()
 
     try {
@@ -196,7 +209,10 @@ export class Worker {
    * backoff while attempts remain, then fail the submission `infrastructure` (refunded).
    */
   async #handleFailure(job: ClaimedJob, err: unknown, log: Logger): Promise<void> {
-    if (err instanceof StaleLeaseError || (err instanceof Error && err.cause instanceof StaleLeaseError)) {
+    if (
+      err instanceof StaleLeaseError ||
+      (err instanceof Error && err.cause instanceof StaleLeaseError)
+    ) {
       log.warn('job abandoned: lease lost')
       return
     }
@@ -220,8 +236,13 @@ export class Worker {
         }
         if (job.submissionId === null) return
 
-        const submission = await trx.selectFrom('submissions').select(['state']).where('id', '=', job.submissionId).executeTakeFirst()
-        if (!submission || ['scored', 'failed', 'cancelled', 'rejected'].includes(submission.state)) return
+        const submission = await trx
+          .selectFrom('submissions')
+          .select(['state'])
+          .where('id', '=', job.submissionId)
+          .executeTakeFirst()
+        if (!submission || ['scored', 'failed', 'cancelled', 'rejected'].includes(submission.state))
+          return
         if (willRetry && job.kind === 'evaluate' && submission.state === 'queued') {
           await noteSubmission(trx, job.submissionId, {
             message: `proctor hit a problem of its own (${message}); retrying, attempt ${job.attempt + 1} of ${job.maxAttempts}, in ${Math.round(delay / 1000)} s`,
@@ -247,12 +268,21 @@ export class Worker {
         }
       })
     } catch (writeErr) {
-      log.warn({ err: errorMessage(writeErr) }, 'could not record the failure; the lease will expire and the reaper will retry')
+      log.warn(
+        { err: errorMessage(writeErr) },
+        'could not record the failure; the lease will expire and the reaper will retry',
+      )
     }
     const level = willRetry ? 'warn' : 'error'
     log[level](
-      { err: message, stack: err instanceof Error && !(err instanceof SubmissionFailure) ? err.stack : undefined, delayMs: willRetry ? delay : undefined },
-      willRetry ? 'job failed; retrying' : 'job failed for good; an operator should look at the cause',
+      {
+        err: message,
+        stack: err instanceof Error && !(err instanceof SubmissionFailure) ? err.stack : undefined,
+        delayMs: willRetry ? delay : undefined,
+      },
+      willRetry
+        ? 'job failed; retrying'
+        : 'job failed for good; an operator should look at the cause',
     )
   }
 

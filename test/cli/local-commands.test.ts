@@ -14,10 +14,15 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 describe('commands that run without a proctor server', () => {
   it('challenge test submits the baseline through the real path and prints its score', async () => {
-    const result = await runCli(['challenge', 'test', path.join(TEST_ENV.repoRoot, 'examples/challenges/iris.yaml')], {})
+    const result = await runCli(
+      ['challenge', 'test', path.join(TEST_ENV.repoRoot, 'examples/challenges/iris.yaml')],
+      {},
+    )
     expect(result.code, result.stderr).toBe(0)
     expect(result.stdout).toMatch(/state {6}scored: scored 0\.9600/)
-    expect(result.stdout).toMatch(/image {6}127\.0\.0\.1:5000\/proctor\/iris\/organizer\/iris@sha256:[0-9a-f]{64}/)
+    expect(result.stdout).toMatch(
+      /image {6}127\.0\.0\.1:5000\/proctor\/iris\/organizer\/iris@sha256:[0-9a-f]{64}/,
+    )
   })
 
   it('challenge test fails with exit code 2 and says why when the file names no baseline', async () => {
@@ -27,7 +32,10 @@ describe('commands that run without a proctor server', () => {
       readFileSync(path.join(TEST_ENV.repoRoot, 'examples/challenges/iris.yaml'), 'utf8')
         .replace(/^baseline:.*$/m, '')
         .replace(/iris\/data/g, path.join(TEST_ENV.repoRoot, 'examples/challenges/iris/data'))
-        .replace('{ build: iris/grader }', `{ build: ${path.join(TEST_ENV.repoRoot, 'examples/challenges/iris/grader')} }`),
+        .replace(
+          '{ build: iris/grader }',
+          `{ build: ${path.join(TEST_ENV.repoRoot, 'examples/challenges/iris/grader')} }`,
+        ),
     )
     const result = await runCli(['challenge', 'test', file], {})
     expect(result.code).toBe(2)
@@ -40,9 +48,12 @@ describe('commands that run without a proctor server', () => {
       [
         'local-run',
         path.join(TEST_ENV.repoRoot, 'examples/participants/iris'),
-        '--challenge', path.join(TEST_ENV.repoRoot, 'examples/challenges/iris.yaml'),
-        '--inputs', path.join(TEST_ENV.repoRoot, 'examples/challenges/iris/data/inputs'),
-        '--output', output,
+        '--challenge',
+        path.join(TEST_ENV.repoRoot, 'examples/challenges/iris.yaml'),
+        '--inputs',
+        path.join(TEST_ENV.repoRoot, 'examples/challenges/iris/data/inputs'),
+        '--output',
+        output,
       ],
       {},
     )
@@ -55,7 +66,10 @@ describe('commands that run without a proctor server', () => {
   it('token create issues a participant token once and stores only its hash', async () => {
     const config = path.join(dir, 'proctor.yaml')
     const participants = path.join(dir, 'participants.yaml')
-    writeFileSync(participants, "participants:\n  - { username: alice, identities: [{ forge: gitlab, userId: '42' }] }\n")
+    writeFileSync(
+      participants,
+      "participants:\n  - { username: alice, identities: [{ forge: gitlab, userId: '42' }] }\n",
+    )
     writeFileSync(
       config,
       `database: { url: 'sqlite:${path.join(dir, 'p.db')}' }\nparticipantsFile: ${participants}\nchallengesDir: ${path.join(TEST_ENV.repoRoot, 'examples/challenges')}\n` +
@@ -65,10 +79,32 @@ describe('commands that run without a proctor server', () => {
     const store = openStore(`sqlite:${path.join(dir, 'p.db')}`)
     const { migrate } = await import('../../src/store/database.ts')
     await migrate(store)
-    await store.db.insertInto('participants').values({ username: 'alice', display_name: null, team: null, platform_id: null, created_at: new Date().toISOString() }).execute()
+    await store.db
+      .insertInto('participants')
+      .values({
+        username: 'alice',
+        display_name: null,
+        team: null,
+        platform_id: null,
+        created_at: new Date().toISOString(),
+      })
+      .execute()
     await store.close()
 
-    const result = await runCli(['-c', config, 'token', 'create', '--name', 'alice-token', '--participant', 'alice', '--json'], {})
+    const result = await runCli(
+      [
+        '-c',
+        config,
+        'token',
+        'create',
+        '--name',
+        'alice-token',
+        '--participant',
+        'alice',
+        '--json',
+      ],
+      {},
+    )
     expect(result.code, result.stderr).toBe(0)
     const created = JSON.parse(result.stdout) as { token: string; scope: string }
     expect(created.scope).toBe('participant')

@@ -33,10 +33,22 @@ async function predictWithImage(reference: string): Promise<Map<string, string>>
   chmodSync(out, 0o777)
   try {
     await run('docker', [
-      'run', '--rm', '--network', 'none', '--user', '1000:1000',
-      '-v', `${IRIS}/inputs:/proctor/input:ro`, '-v', `${out}:/proctor/output`,
-      '-e', 'PROCTOR_INPUT=/proctor/input', '-e', 'PROCTOR_OUTPUT=/proctor/output',
-      reference, './run.sh',
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      '--user',
+      '1000:1000',
+      '-v',
+      `${IRIS}/inputs:/proctor/input:ro`,
+      '-v',
+      `${out}:/proctor/output`,
+      '-e',
+      'PROCTOR_INPUT=/proctor/input',
+      '-e',
+      'PROCTOR_OUTPUT=/proctor/output',
+      reference,
+      './run.sh',
     ])
     return readLabels(readFileSync(path.join(out, 'predictions.csv'), 'utf8'))
   } finally {
@@ -63,11 +75,19 @@ describe('a tag push becomes a scored, archived submission', () => {
   const labels = readLabels(readFileSync(path.join(IRIS, 'labels/labels.csv'), 'utf8'))
 
   it('scores the baseline with the accuracy its own predictions have, and archives its image', async () => {
-    const project = await createProject(projectPath, 'examples/participants/iris', { author: { name: 'alice', email: 'alice@example.test' } })
+    const project = await createProject(projectPath, 'examples/participants/iris', {
+      author: { name: 'alice', email: 'alice@example.test' },
+    })
     const push = await project.pushTag('submission-1', { annotated: true })
 
     const hook = await proctor.postGitlabHook(
-      gitlabTagPush({ projectId: 9001, projectPath, tag: 'submission-1', after: push.after, checkoutSha: push.commitSha }),
+      gitlabTagPush({
+        projectId: 9001,
+        projectPath,
+        tag: 'submission-1',
+        after: push.after,
+        checkoutSha: push.commitSha,
+      }),
     )
     expect(hook.status).toBe(202)
     const submissionId = await proctor.waitForEventSubmission(hook.body.eventId as number)
@@ -76,7 +96,13 @@ describe('a tag push becomes a scored, archived submission', () => {
     expect(submission.state, submission.statusDetail).toBe('scored')
     const states = submission.timeline.filter((e) => e.kind === 'state').map((e) => e.state)
     expect(states).toEqual(['received', 'queued', 'building', 'evaluating', 'scored'])
-    expect(submission.evaluations[0]?.stages.map((s) => s.stage)).toEqual(['fetch', 'build', 'push', 'predict', 'score'])
+    expect(submission.evaluations[0]?.stages.map((s) => s.stage)).toEqual([
+      'fetch',
+      'build',
+      'push',
+      'predict',
+      'score',
+    ])
 
     // The image proctor archived, run by hand, predicts; the accuracy is computed here.
     expect(submission.image.archive).toBe('archived')
@@ -84,14 +110,21 @@ describe('a tag push becomes a scored, archived submission', () => {
     const expected = accuracy(await predictWithImage(submission.image.reference ?? ''), labels)
     expect(expected).toBeGreaterThan(0.8)
     expect(submission.score).toBeCloseTo(expected, 10)
-    baseline = { id: submissionId, score: submission.score ?? NaN, reference: submission.image.reference ?? '' }
+    baseline = {
+      id: submissionId,
+      score: submission.score ?? NaN,
+      reference: submission.image.reference ?? '',
+    }
 
     // The registry serves the recorded digest.
     const [, repository] = /^[^/]+\/(.+)@/.exec(submission.image.reference ?? '') ?? []
-    const head = await fetch(`http://${TEST_ENV.registryAddress}/v2/${repository}/manifests/${submission.image.digest}`, {
-      method: 'HEAD',
-      headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' },
-    })
+    const head = await fetch(
+      `http://${TEST_ENV.registryAddress}/v2/${repository}/manifests/${submission.image.digest}`,
+      {
+        method: 'HEAD',
+        headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+      },
+    )
     expect(head.status).toBe(200)
     expect(head.headers.get('docker-content-digest')).toBe(submission.image.digest)
 
@@ -99,7 +132,8 @@ describe('a tag push becomes a scored, archived submission', () => {
     await project.commit(
       {
         'run.sh': {
-          content: '#!/bin/sh\nset -eu\n{ echo id,label; tail -n +2 "$PROCTOR_INPUT/test.csv" | cut -d, -f1 | sed "s/$/,0/"; } > "$PROCTOR_OUTPUT/predictions.csv"\n',
+          content:
+            '#!/bin/sh\nset -eu\n{ echo id,label; tail -n +2 "$PROCTOR_INPUT/test.csv" | cut -d, -f1 | sed "s/$/,0/"; } > "$PROCTOR_OUTPUT/predictions.csv"\n',
           executable: true,
         },
       },
@@ -107,10 +141,18 @@ describe('a tag push becomes a scored, archived submission', () => {
     )
     const push2 = await project.pushTag('submission-2')
     const hook2 = await proctor.postGitlabHook(
-      gitlabTagPush({ projectId: 9001, projectPath, tag: 'submission-2', after: push2.after, checkoutSha: push2.commitSha }),
+      gitlabTagPush({
+        projectId: 9001,
+        projectPath,
+        tag: 'submission-2',
+        after: push2.after,
+        checkoutSha: push2.commitSha,
+      }),
     )
     expect(hook2.status).toBe(202)
-    const second = await proctor.waitForSubmission(await proctor.waitForEventSubmission(hook2.body.eventId as number))
+    const second = await proctor.waitForSubmission(
+      await proctor.waitForEventSubmission(hook2.body.eventId as number),
+    )
     const zeros = [...labels.values()].filter((l) => l === '0').length / labels.size
     expect(second.state, second.statusDetail).toBe('scored')
     expect(second.score).toBeCloseTo(zeros, 10)
@@ -122,13 +164,28 @@ describe('bad input gets a clear error and changes nothing', () => {
   async function counts() {
     const db = proctor.app.ctx.store.db
     const [events, submissions, jobs] = await Promise.all([
-      db.selectFrom('hook_events').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
-      db.selectFrom('submissions').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
-      db.selectFrom('jobs').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+      db
+        .selectFrom('hook_events')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow(),
+      db
+        .selectFrom('submissions')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow(),
+      db
+        .selectFrom('jobs')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow(),
     ])
     return { events: Number(events.n), submissions: Number(submissions.n), jobs: Number(jobs.n) }
   }
-  const body = gitlabTagPush({ projectId: 9100, projectPath: `e2e-${suffix}/nothing`, tag: 'v1', after: 'a'.repeat(40), checkoutSha: 'a'.repeat(40) })
+  const body = gitlabTagPush({
+    projectId: 9100,
+    projectPath: `e2e-${suffix}/nothing`,
+    tag: 'v1',
+    after: 'a'.repeat(40),
+    checkoutSha: 'a'.repeat(40),
+  })
 
   it('refuses a wrong or missing token with 401 and stores nothing', async () => {
     const before = await counts()
@@ -151,8 +208,17 @@ describe('bad input gets a clear error and changes nothing', () => {
 
   it('answers 2xx to a branch push and a tag deletion and creates no submission', async () => {
     const before = await counts()
-    const branch = await proctor.postGitlabHook({ ...body, object_kind: 'push', event_name: 'push', ref: 'refs/heads/main' })
-    const deletion = await proctor.postGitlabHook({ ...body, after: '0'.repeat(40), checkout_sha: null })
+    const branch = await proctor.postGitlabHook({
+      ...body,
+      object_kind: 'push',
+      event_name: 'push',
+      ref: 'refs/heads/main',
+    })
+    const deletion = await proctor.postGitlabHook({
+      ...body,
+      after: '0'.repeat(40),
+      checkout_sha: null,
+    })
     expect(branch.status).toBe(200)
     expect(branch.body.status).toBe('ignored')
     expect(deletion.status).toBe(200)
@@ -165,33 +231,60 @@ describe('bad input gets a clear error and changes nothing', () => {
   it.each([
     ['manifest_missing', { 'crowdai.json': null }, /crowdai\.json not found/],
     ['manifest_invalid', { 'crowdai.json': "{'challenge_id': 'iris'}" }, /line 1/],
-    ['challenge_unknown', { 'crowdai.json': '{"challenge_id": "no-such-challenge"}' }, /no-such-challenge/],
-  ])('rejects a submission with %s and a message the participant can act on', async (code, change, message) => {
-    const projectPath = `e2e-${suffix}-${code.replace('_', '-')}/iris`
-    const project = await createProject(projectPath, 'examples/participants/iris', { author: { name: 'alice', email: 'alice@example.test' } })
-    await project.commit(change as Record<string, string | null>, 'break the manifest')
-    const push = await project.pushTag('v1')
-    const hook = await proctor.postGitlabHook(
-      gitlabTagPush({ projectId: 9200 + code.length, projectPath, tag: 'v1', after: push.after, checkoutSha: push.commitSha }),
-    )
-    expect(hook.status).toBe(202)
-    const submission = await proctor.waitForSubmission(await proctor.waitForEventSubmission(hook.body.eventId as number), { timeoutMs: 60_000 })
-    expect(submission.state).toBe('rejected')
-    expect(submission.reason?.code).toBe(code)
-    expect(submission.reason?.message).toMatch(message)
-  })
+    [
+      'challenge_unknown',
+      { 'crowdai.json': '{"challenge_id": "no-such-challenge"}' },
+      /no-such-challenge/,
+    ],
+  ])(
+    'rejects a submission with %s and a message the participant can act on',
+    async (code, change, message) => {
+      const projectPath = `e2e-${suffix}-${code.replace('_', '-')}/iris`
+      const project = await createProject(projectPath, 'examples/participants/iris', {
+        author: { name: 'alice', email: 'alice@example.test' },
+      })
+      await project.commit(change as Record<string, string | null>, 'break the manifest')
+      const push = await project.pushTag('v1')
+      const hook = await proctor.postGitlabHook(
+        gitlabTagPush({
+          projectId: 9200 + code.length,
+          projectPath,
+          tag: 'v1',
+          after: push.after,
+          checkoutSha: push.commitSha,
+        }),
+      )
+      expect(hook.status).toBe(202)
+      const submission = await proctor.waitForSubmission(
+        await proctor.waitForEventSubmission(hook.body.eventId as number),
+        { timeoutMs: 60_000 },
+      )
+      expect(submission.state).toBe('rejected')
+      expect(submission.reason?.code).toBe(code)
+      expect(submission.reason?.message).toMatch(message)
+    },
+  )
 })
 
 describe('re-runs', () => {
   it('re-runs an archived submission from the registry after its local image is gone, with the same score', async () => {
     if (!baseline) throw new Error('the baseline submission did not score; see the first test')
-    const { stdout } = await run('docker', ['image', 'inspect', '--format', '{{.Id}}', baseline.reference])
+    const { stdout } = await run('docker', [
+      'image',
+      'inspect',
+      '--format',
+      '{{.Id}}',
+      baseline.reference,
+    ])
     await run('docker', ['rmi', '--force', stdout.trim()])
     await expect(run('docker', ['image', 'inspect', baseline.reference])).rejects.toThrow()
 
     const response = await fetch(`${proctor.address}/api/submissions/${baseline.id}/rerun`, {
       method: 'POST',
-      headers: { authorization: 'Bearer test-api-token-0123456789', 'content-type': 'application/json' },
+      headers: {
+        authorization: 'Bearer test-api-token-0123456789',
+        'content-type': 'application/json',
+      },
       body: '{}',
     })
     expect(response.status).toBe(202)
@@ -199,11 +292,15 @@ describe('re-runs', () => {
     expect(created.number).toBe(2)
 
     const deadline = Date.now() + 120_000
-    let evaluation: { number: number; state: string; score: number | null; stages: { stage: string }[] } | undefined
+    let evaluation:
+      | { number: number; state: string; score: number | null; stages: { stage: string }[] }
+      | undefined
     while (Date.now() < deadline) {
-      const { body } = await proctor.api<{ state: string; score: number; evaluations: NonNullable<typeof evaluation>[] }>(
-        `/api/submissions/${baseline.id}`,
-      )
+      const { body } = await proctor.api<{
+        state: string
+        score: number
+        evaluations: NonNullable<typeof evaluation>[]
+      }>(`/api/submissions/${baseline.id}`)
       evaluation = body.evaluations.find((e) => e.number === 2)
       if (evaluation && ['scored', 'failed'].includes(evaluation.state)) {
         expect(body.state).toBe('scored')

@@ -41,28 +41,44 @@ describe('proctor local-run', () => {
       challengeFile: path.join(root, 'examples/challenges/iris.yaml'),
       inputsDir: path.join(root, 'examples/challenges/iris/data/inputs'),
       outputDir,
-      builders: { repo2docker: new Repo2DockerBuilder(path.join(root, '.venv/bin/repo2docker'), log, { docker }), dockerfile: new DockerfileBuilder(docker, log) },
+      builders: {
+        repo2docker: new Repo2DockerBuilder(path.join(root, '.venv/bin/repo2docker'), log, {
+          docker,
+        }),
+        dockerfile: new DockerfileBuilder(docker, log),
+      },
       runtime: new DockerRuntime(docker, log),
       log,
       say: () => undefined,
     })
     expect(result.failure).toBeNull()
     expect(result.outputs).toEqual(['predictions.csv'])
-    expect(readFileSync(path.join(outputDir, 'predictions.csv'), 'utf8').split('\n')[0]).toBe('id,label')
+    expect(readFileSync(path.join(outputDir, 'predictions.csv'), 'utf8').split('\n')[0]).toBe(
+      'id,label',
+    )
 
     // The printed command, pasted into a shell, does the same.
-    const phase = loadChallengeFile(path.join(root, 'examples/challenges/iris.yaml')).definition.phases[0]
+    const phase = loadChallengeFile(path.join(root, 'examples/challenges/iris.yaml')).definition
+      .phases[0]
     if (!phase) throw new Error('iris has no phases')
     const byHand = tempDir()
     const request = phaseRunRequest({
       phase,
       image: result.imageId,
-      mounts: [{ hostPath: path.join(root, 'examples/challenges/iris/data/inputs'), containerPath: IN.input, readOnly: true }],
+      mounts: [
+        {
+          hostPath: path.join(root, 'examples/challenges/iris/data/inputs'),
+          containerPath: IN.input,
+          readOnly: true,
+        },
+      ],
       outputDir: byHand,
       debug: true,
       labels: {},
     })
     await run('sh', ['-c', dockerRunEquivalent(result.imageId, request)])
-    expect(readFileSync(path.join(byHand, 'predictions.csv'), 'utf8')).toBe(readFileSync(path.join(outputDir, 'predictions.csv'), 'utf8'))
+    expect(readFileSync(path.join(byHand, 'predictions.csv'), 'utf8')).toBe(
+      readFileSync(path.join(outputDir, 'predictions.csv'), 'utf8'),
+    )
   })
 })

@@ -33,7 +33,10 @@ export function addLocalCommands(program: Command): void {
         say: (text) => console.log(text),
       })
       if (submission?.state !== 'scored') {
-        throw new ProctorError('challenge_test_failed', `the baseline did not score: ${submission?.statusDetail ?? 'it did not finish'}`)
+        throw new ProctorError(
+          'challenge_test_failed',
+          `the baseline did not score: ${submission?.statusDetail ?? 'it did not finish'}`,
+        )
       }
     })
 
@@ -44,8 +47,19 @@ export function addLocalCommands(program: Command): void {
     .requiredOption('--inputs <dir>', 'sample inputs, mounted read-only at /proctor/input')
     .option('--output <dir>', 'where /proctor/output goes', './proctor-output')
     .description('build your repository and run it exactly as proctor will, on sample inputs')
-    .action(async function localRunCommand(this: Command, repository: string, flags: { challenge: string; inputs: string; output: string }) {
-      const [{ localRun }, { createLogger }, { connectDocker }, { DockerRuntime }, { DockerfileBuilder }, { Repo2DockerBuilder }] = await Promise.all([
+    .action(async function localRunCommand(
+      this: Command,
+      repository: string,
+      flags: { challenge: string; inputs: string; output: string },
+    ) {
+      const [
+        { localRun },
+        { createLogger },
+        { connectDocker },
+        { DockerRuntime },
+        { DockerfileBuilder },
+        { Repo2DockerBuilder },
+      ] = await Promise.all([
         import('../../local/local-run.ts'),
         import('../../app/logger.ts'),
         import('../../runtime/docker-client.ts'),
@@ -61,14 +75,23 @@ export function addLocalCommands(program: Command): void {
         challengeFile: flags.challenge,
         inputsDir: flags.inputs,
         outputDir: flags.output,
-        builders: { repo2docker: new Repo2DockerBuilder(config.builder.repo2docker, log, { docker }), dockerfile: new DockerfileBuilder(docker, log) },
+        builders: {
+          repo2docker: new Repo2DockerBuilder(config.builder.repo2docker, log, { docker }),
+          dockerfile: new DockerfileBuilder(docker, log),
+        },
         runtime: new DockerRuntime(docker, log),
         log,
         say: (text) => console.log(text),
       })
       console.log(result.run.log.text)
-      console.log(`\n${result.run.outcome}, exit code ${result.run.exitCode ?? '-'}, ${formatDuration(result.run.wallMs)}; output: ${result.outputs.join(', ') || 'nothing'}`)
-      if (result.failure) throw new ProctorError('local_run_failed', `proctor would fail this submission: ${result.failure.code}: ${result.failure.message}`)
+      console.log(
+        `\n${result.run.outcome}, exit code ${result.run.exitCode ?? '-'}, ${formatDuration(result.run.wallMs)}; output: ${result.outputs.join(', ') || 'nothing'}`,
+      )
+      if (result.failure)
+        throw new ProctorError(
+          'local_run_failed',
+          `proctor would fail this submission: ${result.failure.code}: ${result.failure.message}`,
+        )
     })
 
   const token = program.command('token').description('API tokens, written straight to the database')
@@ -80,8 +103,20 @@ export function addLocalCommands(program: Command): void {
     .option('--participant <username>', 'for participant tokens: whose submissions they see')
     .option('--json', 'print JSON for scripts')
     .description('issue a token; it is shown once and stored hashed')
-    .action(async function create(this: Command, flags: { name: string; scope: string; challenge?: string[]; participant?: string; json?: boolean }) {
-      const [{ openStore, migrate }, { createToken }] = await Promise.all([import('../../store/database.ts'), import('../../api/auth.ts')])
+    .action(async function create(
+      this: Command,
+      flags: {
+        name: string
+        scope: string
+        challenge?: string[]
+        participant?: string
+        json?: boolean
+      },
+    ) {
+      const [{ openStore, migrate }, { createToken }] = await Promise.all([
+        import('../../store/database.ts'),
+        import('../../api/auth.ts'),
+      ])
       const store = openStore(configOf(this).database.url)
       try {
         await migrate(store)
@@ -92,7 +127,10 @@ export function addLocalCommands(program: Command): void {
           participant: flags.participant,
         })
         if (flags.json) printJson(created)
-        else console.log(`${created.token}\n(shown once; ${flags.scope} token "${flags.name}", id ${created.id})`)
+        else
+          console.log(
+            `${created.token}\n(shown once; ${flags.scope} token "${flags.name}", id ${created.id})`,
+          )
       } finally {
         await store.close()
       }
