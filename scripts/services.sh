@@ -96,6 +96,7 @@ case ${1:-start} in
     start_docker
     start_registry
     start_git
+    bash "$PROCTOR_ROOT/scripts/build-network.sh" start
     bash "$PROCTOR_ROOT/scripts/postgres.sh" start
     ;;
   stop)

@@ -19,11 +19,17 @@ import {
   type BuildRequest,
   type BuildResult,
 } from './builder.ts'
+import { BUILD_NETWORK, resolveBuildNetwork, type BuildNetworkOption } from './build-network.ts'
 
 /** The same build arguments repo2docker passes, so a Dockerfile behaves alike in both. */
 const BUILD_ARGS = { NB_USER: 'participant', NB_UID: '1000' }
 const ENGINE_TROUBLE =
   /no space left on device|failed to register layer|error creating overlay mount/i
+
+export interface DockerfileBuilderOptions {
+  /** The network build steps run on (see build-network.ts); defaults to `proctor-build`. */
+  network?: BuildNetworkOption
+}
 
 /**
  * Builds a repository's Dockerfile through the Engine API (the classic builder). Like
@@ -34,11 +40,13 @@ export class DockerfileBuilder implements Builder {
   readonly name = 'dockerfile' as const
   readonly #docker: Docker
   readonly #logger: Logger
+  readonly #network: BuildNetworkOption
   #version: Promise<string> | undefined
 
-  constructor(docker: Docker, logger: Logger) {
+  constructor(docker: Docker, logger: Logger, options: DockerfileBuilderOptions = {}) {
     this.#docker = docker
     this.#logger = logger.child({ builder: 'dockerfile' })
+    this.#network = options.network === undefined ? BUILD_NETWORK : options.network
   }
 
   version(): Promise<string> {
@@ -83,6 +91,7 @@ export class DockerfileBuilder implements Builder {
     const timer = setTimeout(() => timeout.abort(), req.timeoutMs)
     const signal = AbortSignal.any([timeout.signal, ...(req.signal ? [req.signal] : [])])
     const log = this.#logger.child({ image: req.imageName })
+    const network = await resolveBuildNetwork(this.#docker, this.#network, log)
     let error: string | null
     try {
       const stream = await this.#docker.buildImage(
@@ -94,6 +103,7 @@ export class DockerfileBuilder implements Builder {
           buildargs: BUILD_ARGS,
           rm: true,
           forcerm: true,
+          ...(network ? { networkmode: network } : {}),
           ...(req.memoryBytes ? { memory: req.memoryBytes, memswap: req.memoryBytes } : {}),
           abortSignal: signal,
         },

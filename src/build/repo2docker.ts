@@ -19,6 +19,7 @@ import {
   type BuildRequest,
   type BuildResult,
 } from './builder.ts'
+import { BUILD_NETWORK, resolveBuildNetwork, type BuildNetworkOption } from './build-network.ts'
 import { parseRepo2DockerLine } from './repo2docker-log.ts'
 import { baseEnv, runProcess, type RunProcessResult } from './run-process.ts'
 
@@ -29,6 +30,8 @@ export interface Repo2DockerBuilderOptions {
   docker?: Docker
   /** DOCKER_HOST for repo2docker; defaults to proctor's own DOCKER_HOST, if any. */
   dockerHost?: string
+  /** The network build steps run on (see build-network.ts); defaults to `proctor-build`. */
+  network?: BuildNetworkOption
 }
 
 /** uid 0 is refused by repo2docker; these match the container contract's participant user. */
@@ -67,6 +70,7 @@ export class Repo2DockerBuilder implements Builder {
   readonly #logger: Logger
   readonly #docker: Docker
   readonly #dockerHost: string | undefined
+  readonly #network: BuildNetworkOption
   #version: Promise<string> | undefined
 
   constructor(binary: string, logger: Logger, options: Repo2DockerBuilderOptions = {}) {
@@ -74,6 +78,7 @@ export class Repo2DockerBuilder implements Builder {
     this.#logger = logger.child({ builder: 'repo2docker' })
     this.#docker = options.docker ?? new Docker({ version: 'v1.41' })
     this.#dockerHost = options.dockerHost ?? process.env.DOCKER_HOST
+    this.#network = options.network === undefined ? BUILD_NETWORK : options.network
   }
 
   version(): Promise<string> {
@@ -118,12 +123,17 @@ export class Repo2DockerBuilder implements Builder {
       if (parsed.phase === 'failed' && parsed.text !== '') failure ??= parsed.text.trim()
     }
 
+    const network = await resolveBuildNetwork(
+      this.#docker,
+      this.#network,
+      this.#logger.child({ image: req.imageName }),
+    )
     // A throwaway HOME and DOCKER_CONFIG: the docker SDK would otherwise send every
     // credential in ~/.docker/config.json to the engine with the build.
     const home = await mkdtemp(path.join(os.tmpdir(), 'proctor-r2d-'))
     let result: RunProcessResult
     try {
-      result = await runProcess(this.#binary, this.#args(req), {
+      result = await runProcess(this.#binary, this.#args(req, network), {
         // repo2docker loads `repo2docker_config.py` (Python) from its working folder: never
         // let that be anything but an empty folder of proctor's.
         cwd: home,
@@ -168,7 +178,7 @@ export class Repo2DockerBuilder implements Builder {
     return { ...image, builder: 'repo2docker', builderVersion, buildpack, notes }
   }
 
-  #args(req: BuildRequest): string[] {
+  #args(req: BuildRequest, network: string | null): string[] {
     // An untagged name would let repo2docker reuse an old image of that name instead of
     // building ("Reusing existing image"), so the tag is always explicit.
     const lastPart = req.imageName.split('/').at(-1) ?? ''
@@ -182,6 +192,10 @@ export class Repo2DockerBuilder implements Builder {
       `--image-name=${imageName}`,
       ...Object.entries(req.labels).map(([key, value]) => `--label=${key}=${value}`),
       ...(req.memoryBytes ? [`--build-memory-limit=${req.memoryBytes}`] : []),
+      // docker-py's `APIClient.build(network_mode=…)`, the Engine API's `networkmode`. A Dict
+      // traitlet given twice on the command line merges, so the `nocache=True` the verify
+      // wrapper (src/archive/no-cache-builders.ts) puts before these arguments still holds.
+      ...(network ? [`--Repo2Docker.extra_build_kwargs=network_mode=${network}`] : []),
       path.resolve(req.contextDir),
     ]
   }

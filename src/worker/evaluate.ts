@@ -460,7 +460,13 @@ class EvaluationRun {
 
   async #runPhases(participantImage: string): Promise<ScoreResult> {
     const s = this.#submission
-    if (!this.#rerun && s.state !== 'evaluating') {
+    // The row, not the copy loaded at the start: a reused image already moved it on.
+    const { state } = await this.#ctx.store.db
+      .selectFrom('submissions')
+      .select('state')
+      .where('id', '=', s.id)
+      .executeTakeFirstOrThrow()
+    if (!this.#rerun && state !== 'evaluating') {
       await this.#write((trx) =>
         moveSubmission(trx, s.id, {
           to: 'evaluating',

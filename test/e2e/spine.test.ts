@@ -266,6 +266,37 @@ describe('bad input gets a clear error and changes nothing', () => {
   )
 })
 
+describe('the build cache', () => {
+  it('evaluates a new tag on an already archived commit without building, reusing the image', async () => {
+    if (!baseline) throw new Error('the baseline submission did not score; see the first test')
+    const projectPath = `e2e-${suffix}/iris`
+    const { body: first } = await proctor.api<{ commit: string; image: { reference: string } }>(
+      `/api/submissions/${baseline.id}`,
+    )
+    const hook = await proctor.postGitlabHook(
+      gitlabTagPush({
+        projectId: 9001,
+        projectPath,
+        tag: 'submission-1-again',
+        after: first.commit,
+        checkoutSha: first.commit,
+      }),
+    )
+    expect(hook.status).toBe(202)
+    const again = await proctor.waitForSubmission(
+      await proctor.waitForEventSubmission(hook.body.eventId as number),
+    )
+
+    expect(again.state, again.statusDetail).toBe('scored')
+    expect(again.score).toBe(baseline.score)
+    expect(again.image.reusedFrom).toBe(baseline.id)
+    expect(again.image.reference).toBe(first.image.reference)
+    expect(again.evaluations[0]?.stages.map((s) => s.stage)).toEqual(['predict', 'score'])
+    const states = again.timeline.filter((e) => e.kind === 'state').map((e) => e.state)
+    expect(states).toEqual(['received', 'queued', 'evaluating', 'scored'])
+  })
+})
+
 describe('re-runs', () => {
   it('re-runs an archived submission from the registry after its local image is gone, with the same score', async () => {
     if (!baseline) throw new Error('the baseline submission did not score; see the first test')
