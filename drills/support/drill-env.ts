@@ -28,13 +28,8 @@ export const DRILL_PG = {
   root: path.join(HOME, 'pg-drill'),
 }
 
-/** How drill processes load TypeScript (and the pending patch: see pending-patch.ts). */
-export const NODE_IMPORTS = [
-  '--import',
-  'tsx',
-  '--import',
-  path.join(ROOT, 'drills/support/pending-patch.ts'),
-]
+/** How drill processes load TypeScript. */
+export const NODE_IMPORTS = ['--import', 'tsx']
 
 export const HOOK_SECRET = 'drill-hook-secret'
 export const API_TOKEN = 'drill-api-token-0123456789'

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander'
 
 import { registerArchiveCommands } from '../archive/cli-commands.ts'
+import { registerScaleCommands } from '../scale/cli-commands.ts'
 import { errorMessage } from '../domain/errors.ts'
 import { addActionCommands } from './commands/action-commands.ts'
 import { addLocalCommands } from './commands/local-commands.ts'
@@ -32,6 +33,8 @@ addStatusCommands(program)
 addLocalCommands(program)
 // rerun, verify, storage, retention, gc, publish: src/archive/cli-commands.ts
 registerArchiveCommands(program, { client: clientFor })
+// host, sweep: src/scale/cli-commands.ts
+registerScaleCommands(program)
 
 try {
   await program.parseAsync()

@@ -63,7 +63,7 @@ export async function claimFromQueue(
   pick = pick.orderBy('j.priority', 'desc').orderBy('j.fair_seq').orderBy('j.id').limit(1)
   if (dialect === 'postgres') pick = pick.forUpdate().skipLocked()
 
-  return trx
+  const claimed = await trx
     .updateTable('jobs')
     .set({
       state: 'running',
@@ -80,6 +80,42 @@ export async function claimFromQueue(
     .where('state', '=', 'waiting')
     .returningAll()
     .executeTakeFirst()
+
+  // On PostgreSQL two claimers on separate connections can both pass the in-flight filter:
+  // recount under a lock per (queue, key) and hand the job back if the cap was passed.
+  // SQLite serializes claims on its one connection, so the filter alone holds there.
+  if (
+    dialect === 'postgres' &&
+    claimed &&
+    claimed.in_flight_cap !== null &&
+    claimed.fairness_key !== null
+  ) {
+    const capKey = JSON.stringify(['proctor.cap', claimed.queue, claimed.fairness_key])
+    await sql`select pg_advisory_xact_lock(hashtextextended(${capKey}, 0))`.execute(trx)
+    const running = await trx
+      .selectFrom('jobs')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('queue', '=', claimed.queue)
+      .where('fairness_key', '=', claimed.fairness_key)
+      .where('state', '=', 'running')
+      .executeTakeFirstOrThrow()
+    if (Number(running.n) > claimed.in_flight_cap) {
+      await trx
+        .updateTable('jobs')
+        .set({
+          state: 'waiting',
+          attempt: sql<number>`attempt - 1`,
+          lease_token: null,
+          lease_expires_at: null,
+          worker_id: null,
+          claimed_at: null,
+        })
+        .where('id', '=', claimed.id)
+        .execute()
+      return undefined
+    }
+  }
+  return claimed
 }
 
 /** Moves the queue's virtual time up to the claimed job's fair_seq (never down). */

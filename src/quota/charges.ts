@@ -133,8 +133,9 @@ export async function checkAndCharge(
 
 async function lockSubject(trx: Executor, dialect: Dialect, scope: QuotaScope): Promise<void> {
   if (dialect === 'postgres') {
-    const key = `${scope.challengeId}\0${scope.roundId ?? ''}\0${scope.subject}\0${scope.debug}`
-    await sql`select pg_advisory_xact_lock(hashtext(${key}))`.execute(trx)
+    // PostgreSQL text cannot hold NUL bytes: the key is a JSON array instead.
+    const key = JSON.stringify([scope.challengeId, scope.roundId, scope.subject, scope.debug])
+    await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(trx)
     return
   }
   await trx

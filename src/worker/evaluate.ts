@@ -27,6 +27,7 @@ import type { Evaluation, Submission } from '../store/schema.ts'
 import { parseJson } from '../store/transaction.ts'
 import { moveSubmission, noteSubmission } from '../submissions/transitions.ts'
 import { DEFAULT_COMMAND, IN, LOG_LIMIT_BYTES, phaseRunRequest } from './phase-request.ts'
+import { withBuildLock } from '../scale/build-lock.ts'
 import { readPhaseResult, type ScoreResult } from './phase-result.ts'
 import { resolveSecrets, writePhaseSecrets } from './phase-secrets.ts'
 import { finishStageRun, startStageRun, storeLog } from './stage-records.ts'
@@ -254,6 +255,21 @@ class EvaluationRun {
 
   /** An immutable image reference to run: name@digest when archived, else the local id. */
   async #obtainImage(): Promise<string> {
+    const builder = this.#snapshot.definition.build.builder
+    const s = this.#submission
+    const key = {
+      forge: s.forge,
+      projectId: s.project_id,
+      commitSha: s.commit_sha,
+      builder,
+      builderVersion: await this.#deps.builders[builder].version(),
+    }
+    // Two workers asked for the same image at once build it once: the second waits here,
+    // then finds the first one's archive and reuses it.
+    return withBuildLock(this.#ctx.store, key, this.#signal, () => this.#obtainImageLocked())
+  }
+
+  async #obtainImageLocked(): Promise<string> {
     const reused = await this.#findArchivedImage()
     if (reused) {
       await this.#write((trx) =>

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 
 import { migrate, openStore, type Dialect, type Store } from '../../../src/store/database.ts'
+import { postgresFactory } from '../../support/postgres.ts'
 
 /**
  * Opens a migrated store of one dialect for one test. The queue and quota specs loop over
@@ -42,4 +43,7 @@ export const sqliteFactory: StoreFactory = {
   },
 }
 
-export const STORE_FACTORIES: readonly StoreFactory[] = [sqliteFactory]
+// PostgreSQL joins when a server is configured (scripts/test.sh starts one and sets the URL).
+export const STORE_FACTORIES: readonly StoreFactory[] = process.env.PROCTOR_TEST_POSTGRES_URL
+  ? [sqliteFactory, postgresFactory]
+  : [sqliteFactory]
