@@ -55,13 +55,13 @@ let noCache: NoCacheBuilders
 
 beforeAll(async () => {
   await assertServicesUp(['docker', 'images'])
-  const network = await docker
+  const network = (await docker
     .getNetwork(BUILD_NETWORK)
     .inspect()
     .catch(() => {
       throw new Error(`network ${BUILD_NETWORK} is missing: run bash scripts/build-network.sh`)
-    })
-  gateway = (network as { IPAM: { Config: { Gateway: string }[] } }).IPAM.Config[0]?.Gateway ?? ''
+    })) as { IPAM: { Config: { Gateway: string }[] } }
+  gateway = network.IPAM.Config[0]?.Gateway ?? ''
   hostIp = primaryAddress()
   server = net.createServer((socket) => {
     peers.push(socket.remoteAddress ?? '')
