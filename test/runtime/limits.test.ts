@@ -147,7 +147,9 @@ describe('DockerRuntime limits', () => {
 
     expect(result.outcome).toBe('exited')
     expect([0, 2]).toContain(result.exitCode)
-    expect(result.log.text).toContain("can't fork")
+    // Whether a fork fails before the first shell ends is a race: exit 2 says one did, and
+    // then the shell says so. The limit itself is shown by the stubborn bomb below.
+    if (result.exitCode === 2) expect(result.log.text).toContain("can't fork")
     expect(result.peakPids ?? 0).toBeLessThanOrEqual(32)
     report('fork bomb (shell, fixture)', {
       exitCode: result.exitCode,
