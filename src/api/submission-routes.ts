@@ -5,7 +5,8 @@ import type { AppContext } from '../app/context.ts'
 import { SUBMISSION_STATES } from '../domain/states.ts'
 import { quotaStatus } from '../quota/charges.ts'
 import { quotaPolicy } from '../quota/policy.ts'
-import { canSeeSubmission, visibleSubmissionsFilter } from './auth.ts'
+import type { Submission } from '../store/schema.ts'
+import { canSeeSubmission, visibleSubmissionsFilter, type Caller } from './auth.ts'
 import { logPolicyFor } from './log-policy.ts'
 import { submissionDetail, submissionSummary } from './submission-view.ts'
 
@@ -37,6 +38,19 @@ const quotaQuery = z.object({
 export function submissionRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { db } = ctx.store
 
+  /** A submission the caller may not see answers exactly like one that does not exist. */
+  async function loadVisibleSubmission(
+    id: number,
+    caller: Caller | undefined,
+  ): Promise<Submission | undefined> {
+    const submission = await db
+      .selectFrom('submissions')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst()
+    return submission && canSeeSubmission(caller, submission) ? submission : undefined
+  }
+
   app.get('/api/submissions', async (request) => {
     const query = listQuery.parse(request.query)
     let select = db
@@ -54,28 +68,17 @@ export function submissionRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.get('/api/submissions/:id', async (request, reply) => {
     const { id } = idParams.parse(request.params)
-    const submission = await db
-      .selectFrom('submissions')
-      .selectAll()
-      .where('id', '=', id)
-      .executeTakeFirst()
-    // A submission the caller may not see answers exactly like one that does not exist.
-    if (!submission || !canSeeSubmission(request.caller, submission)) {
+    const submission = await loadVisibleSubmission(id, request.caller)
+    if (!submission)
       return reply.code(404).send({ error: 'not_found', message: `no submission ${id}` })
-    }
     return submissionDetail(db, submission)
   })
 
   app.get('/api/submissions/:id/logs', async (request, reply) => {
     const { id } = idParams.parse(request.params)
-    const submission = await db
-      .selectFrom('submissions')
-      .selectAll()
-      .where('id', '=', id)
-      .executeTakeFirst()
-    if (!submission || !canSeeSubmission(request.caller, submission)) {
+    const submission = await loadVisibleSubmission(id, request.caller)
+    if (!submission)
       return reply.code(404).send({ error: 'not_found', message: `no submission ${id}` })
-    }
     const evaluations = await db
       .selectFrom('evaluations')
       .select(['id', 'number'])

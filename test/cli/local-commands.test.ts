@@ -33,8 +33,8 @@ describe('commands that run without a proctor server', () => {
         .replace(/^baseline:.*$/m, '')
         .replace(/iris\/data/g, path.join(TEST_ENV.repoRoot, 'examples/challenges/iris/data'))
         .replace(
-          '{ build: iris/grader }',
-          `{ build: ${path.join(TEST_ENV.repoRoot, 'examples/challenges/iris/grader')} }`,
+          '{ build: graders/accuracy }',
+          `{ build: ${path.join(TEST_ENV.repoRoot, 'examples/challenges/graders/accuracy')} }`,
         ),
     )
     const result = await runCli(['challenge', 'test', file], {})
