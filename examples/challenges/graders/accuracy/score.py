@@ -1,4 +1,4 @@
-# The accuracy grader shared by the iris and digits challenges: compares the participant's predictions.csv with the hidden labels.
+"""Grades one submission's predictions against the hidden labels (proctor's grader contract).
 
 Reads   $PROCTOR_PREDICTIONS/predictions.csv  (default /proctor/predictions), header id,label
         $PROCTOR_LABELS/labels.csv            (default /proctor/labels), header id,label
