@@ -1,8 +1,9 @@
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 
 import { runApiKillDrill } from '../../drills/api-kill.ts'
 import { runDatabaseOutageDrill } from '../../drills/database-outage.ts'
 import { formatResult, type DrillResult } from '../../drills/support/checks.ts'
+import { stopDrillCluster } from '../../drills/support/drill-env.ts'
 import { runWorkerKillDrill } from '../../drills/worker-kill.ts'
 import { assertServicesUp } from '../support/services.ts'
 
@@ -23,6 +24,12 @@ function expectPassed(result: DrillResult): void {
   expect(result.checks.filter((c) => !c.ok)).toEqual([])
   expect(result.ok).toBe(true)
 }
+
+
+// The drills' own PostgreSQL cluster must not outlive the test run.
+afterAll(async () => {
+  await stopDrillCluster()
+})
 
 describe('failure drills on PostgreSQL', () => {
   it('recovers every job exactly once when a worker is killed mid-build and mid-evaluation', async () => {
