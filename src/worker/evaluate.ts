@@ -3,6 +3,7 @@ import { chown, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises'
 import path from 'node:path'
 
 import type Docker from 'dockerode'
+import type { Transaction } from 'kysely'
 import type { Logger } from 'pino'
 
 import type { AppContext } from '../app/context.ts'
@@ -23,7 +24,7 @@ import { classifyParticipantRun } from '../runtime/classify.ts'
 import type { ContainerRuntime, PhaseRunResult } from '../runtime/container-runtime.ts'
 import { LogCapture } from '../runtime/log-capture.ts'
 import { makeRedactor, type Redactor } from '../runtime/redact.ts'
-import type { Evaluation, Submission } from '../store/schema.ts'
+import type { Database, Evaluation, Submission } from '../store/schema.ts'
 import { parseJson } from '../store/transaction.ts'
 import { moveSubmission, noteSubmission } from '../submissions/transitions.ts'
 import { DEFAULT_COMMAND, IN, LOG_LIMIT_BYTES, phaseRunRequest } from './phase-request.ts'
@@ -227,14 +228,10 @@ class EvaluationRun {
         .set({ image_ref: reference })
         .where('id', '=', this.#evaluationId)
         .execute()
-      await noteSubmission(trx, s.id, {
-        message: `re-run ${this.#evaluationId}: image ${how === 'pulled' ? 'pulled from the archive' : 'already on this worker'}`,
-        actor: this.#actor,
-        at: this.#now,
-        evaluationId: this.#evaluationId,
-        kind: 'note',
-        keepStatus: true,
-      })
+      await this.#noteRerun(
+        trx,
+        `image ${how === 'pulled' ? 'pulled from the archive' : 'already on this worker'}`,
+      )
     })
     return reference
   }
@@ -683,16 +680,13 @@ class EvaluationRun {
 
   async #finishScored(score: ScoreResult): Promise<void> {
     const decimals = this.#snapshot.definition.scoring.decimals
+    const details = score.details === undefined ? null : JSON.stringify(score.details)
     await this.#write(async (trx) => {
       if (this.#rerun) {
-        await noteSubmission(trx, this.#submission.id, {
-          message: `re-run ${this.#evaluationId} scored ${score.score.toFixed(decimals)} (the first result is unchanged)`,
-          actor: this.#actor,
-          at: this.#now,
-          evaluationId: this.#evaluationId,
-          kind: 'note',
-          keepStatus: true,
-        })
+        await this.#noteRerun(
+          trx,
+          `scored ${score.score.toFixed(decimals)} (the first result is unchanged)`,
+        )
       } else
         await moveSubmission(trx, this.#submission.id, {
           to: 'scored',
@@ -704,7 +698,7 @@ class EvaluationRun {
           set: {
             score: score.score,
             score_secondary: score.scoreSecondary,
-            score_details_json: score.details === undefined ? null : JSON.stringify(score.details),
+            score_details_json: details,
             stage: null,
           },
         })
@@ -714,7 +708,7 @@ class EvaluationRun {
           state: 'scored',
           score: score.score,
           score_secondary: score.scoreSecondary,
-          score_details_json: score.details === undefined ? null : JSON.stringify(score.details),
+          score_details_json: details,
           finished_at: this.#now.toISOString(),
         })
         .where('id', '=', this.#evaluationId)
@@ -728,14 +722,7 @@ class EvaluationRun {
     this.#log.info({ code, reason: failure.message }, 'submission failed')
     await this.#write(async (trx) => {
       if (this.#rerun) {
-        await noteSubmission(trx, this.#submission.id, {
-          message: `re-run ${this.#evaluationId} failed (${code}): ${failure.message}`,
-          actor: this.#actor,
-          at: this.#now,
-          evaluationId: this.#evaluationId,
-          kind: 'note',
-          keepStatus: true,
-        })
+        await this.#noteRerun(trx, `failed (${code}): ${failure.message}`)
       } else
         await moveSubmission(trx, this.#submission.id, {
           to: 'failed',
@@ -771,10 +758,20 @@ class EvaluationRun {
     await this.#write((trx) => this.#ctx.queue.setDeadline(trx, this.#job, at, reason))
   }
 
+  /** A re-run's outcome goes on the timeline only: the submission's status stays. */
+  #noteRerun(trx: Transaction<Database>, message: string): Promise<void> {
+    return noteSubmission(trx, this.#submission.id, {
+      message: `re-run ${this.#evaluationId} ${message}`,
+      actor: this.#actor,
+      at: this.#now,
+      evaluationId: this.#evaluationId,
+      kind: 'note',
+      keepStatus: true,
+    })
+  }
+
   /** Every write carries the job's lease: a worker that lost it writes nothing. */
-  #write<T>(
-    fn: (trx: import('kysely').Transaction<import('../store/schema.ts').Database>) => Promise<T>,
-  ): Promise<T> {
+  #write<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
     return this.#ctx.queue.withLease(this.#job, fn)
   }
 
