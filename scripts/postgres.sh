@@ -10,7 +10,7 @@
 #   scripts/postgres.sh url      print the connection URL (postgres://…)
 #   scripts/postgres.sh reset    stop, delete the cluster, start a new one
 #
-# Environment: PROCTOR_PG_PORT (55432), PROCTOR_PG_ROOT ($PROCTOR_HOME/pg), PROCTOR_PG_USER (the OS user running the server,
+# Environment: PROCTOR_PG_PORT (55432), PROCTOR_PG_ROOT (/var/tmp/proctor-pg/<hash of PROCTOR_HOME>), PROCTOR_PG_USER (the OS user running the server,
 # proctor-pg), PROCTOR_PG_DB (proctor).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -18,7 +18,10 @@ source "$(dirname "$0")/env.sh"
 PG_PORT=${PROCTOR_PG_PORT:-55432}
 PG_OS_USER=${PROCTOR_PG_USER:-proctor-pg}
 PG_DB=${PROCTOR_PG_DB:-proctor}
-PG_ROOT=${PROCTOR_PG_ROOT:-$PROCTOR_HOME/pg}
+# Outside the checkout by default: initdb refuses root, and the non-root owner must reach the
+# folder through every parent, which a checkout in a private folder (mktemp -d, /root) denies.
+# One cluster per checkout: the folder is named after a hash of PROCTOR_HOME.
+PG_ROOT=${PROCTOR_PG_ROOT:-/var/tmp/proctor-pg/$(printf %s "$PROCTOR_HOME" | sha256sum | cut -c1-12)}
 PG_DATA=$PG_ROOT/data
 PG_LOG=$PG_ROOT/postgres.log
 

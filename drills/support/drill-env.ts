@@ -1,4 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { chmodSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -25,7 +26,8 @@ const BUSYBOX = process.env.PROCTOR_BUSYBOX_IMAGE ?? 'proctor/busybox:1'
  */
 export const DRILL_PG = {
   port: Number(process.env.PROCTOR_DRILL_PG_PORT ?? 55433),
-  root: path.join(HOME, 'pg-drill'),
+  // Outside the checkout, like scripts/postgres.sh: the cluster's non-root owner must reach it.
+  root: path.join('/var/tmp/proctor-pg', `${createHash('sha256').update(HOME).digest('hex').slice(0, 12)}-drill`),
 }
 
 /** How drill processes load TypeScript. */
